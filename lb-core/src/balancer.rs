@@ -1,0 +1,260 @@
+//! [`Balancer`]: a policy bound to a table, with its plan kept current; the picks and
+//! [`Candidates`] it hands out.
+
+use std::fmt;
+use std::sync::{Arc, Weak};
+
+use arc_swap::ArcSwap;
+
+use crate::table::Observer;
+use crate::{Backend, Context, Error, HostSlot, Lease, Order, Policy, Result, Snapshot, Table};
+
+/// A snapshot and the plan its policy built from it, swapped together.
+struct Prepared<Plan, B> {
+    snapshot: Arc<Snapshot<B>>,
+    plan: Plan,
+}
+
+/// A [`Policy`] bound to a [`Table`]: the thing you pick hosts from.
+///
+/// The balancer registers with its table and rebuilds the policy's plan whenever the
+/// table publishes a snapshot, before the snapshot is visible through the balancer. A
+/// pick is then one atomic load, the policy's `order` and a lease: no lock, no
+/// allocation. Several balancers (different policies, different relays) can share one
+/// table and its hosts' counters.
+///
+/// ```
+/// use lb_core::{Balancer, Context, Order, Policy, Snapshot, Table, Backend};
+/// use std::net::SocketAddr;
+/// # struct First;
+/// # impl Policy for First {
+/// #     type Plan = ();
+/// #     fn plan<B: Backend>(&self, _: &Snapshot<B>, _: Option<(&Snapshot<B>, &())>) {}
+/// #     fn order<B: Backend>(&self, _: &(), _: &Snapshot<B>, _: &Context<'_>, _: &mut Order) {}
+/// # }
+/// let hosts: Vec<SocketAddr> = vec!["10.0.0.1:443".parse().unwrap(), "10.0.0.2:443".parse().unwrap()];
+/// let table = Table::new("exchange", hosts).unwrap();
+/// let balancer = Balancer::new(&table, First);
+/// let lease = balancer.pick(&Context::new()).unwrap();
+/// assert_eq!(lease.backend().port(), 443);
+/// assert_eq!(table.snapshot().host(0).state().active(), 1);
+/// drop(lease);
+/// assert_eq!(table.snapshot().host(0).state().active(), 0);
+/// ```
+pub struct Balancer<P: Policy, B: Backend = crate::Host> {
+    table: Arc<Table<B>>,
+    policy: P,
+    prepared: ArcSwap<Prepared<P::Plan, B>>,
+}
+
+impl<P: Policy, B: Backend> Balancer<P, B> {
+    /// Binds `policy` to `table`. The plan for the current snapshot is built here.
+    pub fn new(table: &Arc<Table<B>>, policy: P) -> Arc<Self> {
+        let snapshot = table.snapshot();
+        let plan = policy.plan(&snapshot, None);
+        let this = Arc::new(Balancer {
+            table: table.clone(),
+            policy,
+            prepared: ArcSwap::from_pointee(Prepared { snapshot, plan }),
+        });
+        let observer: Weak<dyn Observer<B>> = Arc::downgrade(&this) as Weak<dyn Observer<B>>;
+        // Under the table's write lock: catch up with a snapshot published meanwhile,
+        // then receive every later one.
+        table.observe(observer, |current| {
+            if current.version() != this.prepared.load().snapshot.version() {
+                this.publish(current);
+            }
+        });
+        this
+    }
+
+    /// The table.
+    pub fn table(&self) -> &Arc<Table<B>> {
+        &self.table
+    }
+
+    /// The policy.
+    pub fn policy(&self) -> &P {
+        &self.policy
+    }
+
+    /// The snapshot the balancer currently picks from.
+    pub fn snapshot(&self) -> Arc<Snapshot<B>> {
+        self.prepared.load().snapshot.clone()
+    }
+
+    /// Runs `f` on the current snapshot and plan (for inspection and tests).
+    pub fn with_plan<R>(&self, f: impl FnOnce(&Snapshot<B>, &P::Plan) -> R) -> R {
+        let prepared = self.prepared.load();
+        f(&prepared.snapshot, &prepared.plan)
+    }
+
+    /// Picks a host for `ctx` and leases it, or [`Error::NoUsableHost`].
+    pub fn pick(&self, ctx: &Context<'_>) -> Result<Lease<B>> {
+        let prepared = self.prepared.load();
+        let snap = &prepared.snapshot;
+        let mut order = Order::new();
+        self.policy.order(&prepared.plan, snap, ctx, &mut order);
+        match order.walker().next(&order, snap) {
+            Some(i) => Ok(self.lease_slot(snap.host(i).clone(), ctx)),
+            None => Err(Error::NoUsableHost {
+                table: snap.table().to_owned(),
+                hosts: snap.len(),
+            }),
+        }
+    }
+
+    /// Every usable host for `ctx`, best first: the pick, then the failover order.
+    /// Calls the policy's `order` once (so a round-robin cursor moves once). The
+    /// iterator owns its snapshot: it can be held across `.await`s and sent to tasks.
+    pub fn candidates(&self, ctx: &Context<'_>) -> Candidates<B> {
+        let prepared = self.prepared.load();
+        let mut order = Order::new();
+        self.policy
+            .order(&prepared.plan, &prepared.snapshot, ctx, &mut order);
+        Candidates {
+            snapshot: prepared.snapshot.clone(),
+            walker: order.walker(),
+            order,
+        }
+    }
+
+    /// Leases a candidate from [`candidates`](Balancer::candidates), telling the policy
+    /// (sticky-address records the placement).
+    pub fn lease(&self, candidate: &Candidate<B>, ctx: &Context<'_>) -> Lease<B> {
+        self.lease_slot(candidate.slot.clone(), ctx)
+    }
+
+    fn lease_slot(&self, slot: Arc<HostSlot<B>>, ctx: &Context<'_>) -> Lease<B> {
+        let hook = self.policy.leased(ctx, slot.id());
+        Lease::acquire(slot, hook)
+    }
+}
+
+impl<P: Policy, B: Backend> Observer<B> for Balancer<P, B> {
+    fn publish(&self, snapshot: &Arc<Snapshot<B>>) {
+        let previous = self.prepared.load();
+        let plan = self
+            .policy
+            .plan(snapshot, Some((&previous.snapshot, &previous.plan)));
+        self.prepared.store(Arc::new(Prepared {
+            snapshot: snapshot.clone(),
+            plan,
+        }));
+    }
+}
+
+impl<P: Policy + fmt::Debug, B: Backend> fmt::Debug for Balancer<P, B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Balancer")
+            .field("table", &self.table.name())
+            .field("policy", &self.policy)
+            .finish()
+    }
+}
+
+/// The usable hosts for one context, best first. See [`Balancer::candidates`].
+///
+/// Finite (at most one item per host), without duplicates.
+pub struct Candidates<B> {
+    snapshot: Arc<Snapshot<B>>,
+    order: Order,
+    walker: crate::policy::Walker,
+}
+
+impl<B: Backend> Candidates<B> {
+    /// The snapshot the candidates come from.
+    pub fn snapshot(&self) -> &Arc<Snapshot<B>> {
+        &self.snapshot
+    }
+
+    /// The order the policy gave.
+    pub fn order(&self) -> &Order {
+        &self.order
+    }
+}
+
+impl<B: Backend> Iterator for Candidates<B> {
+    type Item = Candidate<B>;
+
+    fn next(&mut self) -> Option<Candidate<B>> {
+        let i = self.walker.next(&self.order, &self.snapshot)?;
+        Some(Candidate {
+            index: i,
+            slot: self.snapshot.host(i).clone(),
+        })
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (0, Some(self.snapshot.len()))
+    }
+}
+
+impl<B> fmt::Debug for Candidates<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Candidates")
+            .field("order", &self.order)
+            .finish()
+    }
+}
+
+/// One host offered by [`Candidates`]. Lease it with [`Balancer::lease`] before using it.
+#[derive(Clone)]
+pub struct Candidate<B> {
+    index: usize,
+    slot: Arc<HostSlot<B>>,
+}
+
+impl<B: Backend> Candidate<B> {
+    /// The host's index in the candidates' snapshot.
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    /// The host.
+    pub fn host(&self) -> &Arc<HostSlot<B>> {
+        &self.slot
+    }
+
+    /// The backend.
+    pub fn backend(&self) -> &B {
+        self.slot.backend()
+    }
+}
+
+impl<B> fmt::Debug for Candidate<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Candidate")
+            .field("index", &self.index)
+            .field("host", &self.slot.name())
+            .finish()
+    }
+}
+
+/// A balancer behind a trait object: what relays and services hold when the policy is
+/// chosen at run time. Implemented by every [`Balancer`].
+pub trait Select<B: Backend>: Send + Sync {
+    /// The table picked from.
+    fn table(&self) -> &Arc<Table<B>>;
+    /// See [`Balancer::pick`].
+    fn pick(&self, ctx: &Context<'_>) -> Result<Lease<B>>;
+    /// See [`Balancer::candidates`].
+    fn candidates(&self, ctx: &Context<'_>) -> Candidates<B>;
+    /// See [`Balancer::lease`].
+    fn lease(&self, candidate: &Candidate<B>, ctx: &Context<'_>) -> Lease<B>;
+}
+
+impl<P: Policy, B: Backend> Select<B> for Balancer<P, B> {
+    fn table(&self) -> &Arc<Table<B>> {
+        Balancer::table(self)
+    }
+    fn pick(&self, ctx: &Context<'_>) -> Result<Lease<B>> {
+        Balancer::pick(self, ctx)
+    }
+    fn candidates(&self, ctx: &Context<'_>) -> Candidates<B> {
+        Balancer::candidates(self, ctx)
+    }
+    fn lease(&self, candidate: &Candidate<B>, ctx: &Context<'_>) -> Lease<B> {
+        Balancer::lease(self, candidate, ctx)
+    }
+}

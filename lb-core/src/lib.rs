@@ -1,0 +1,62 @@
+//! # lb-core: the vocabulary of `lb`
+//!
+//! Tables of backends, the snapshots readers load without locking, the [`Policy`]
+//! trait every balancing mode implements, the [`Context`] a pick is made for, and the
+//! [`Lease`] that counts an active state until it is dropped. No async runtime: this
+//! crate sits under packet paths, relays and request balancers alike.
+//!
+//! ```
+//! use lb_core::{Backend, Balancer, Context, Order, Policy, Snapshot, Table};
+//! use std::net::SocketAddr;
+//!
+//! // The simplest policy: prefer nothing, scan from the first host.
+//! struct FirstUsable;
+//! impl Policy for FirstUsable {
+//!     type Plan = ();
+//!     fn plan<B: Backend>(&self, _: &Snapshot<B>, _: Option<(&Snapshot<B>, &())>) {}
+//!     fn order<B: Backend>(&self, _: &(), _: &Snapshot<B>, _: &Context<'_>, _: &mut Order) {}
+//! }
+//!
+//! let hosts: Vec<SocketAddr> = vec!["10.0.0.11:443".parse()?, "10.0.0.12:443".parse()?];
+//! let table = Table::new("exchange", hosts)?;
+//! let balancer = Balancer::new(&table, FirstUsable);
+//! let lease = balancer.pick(&Context::from_client("192.0.2.1:5555".parse()?))?;
+//! println!("sending the client to {}", lease.name());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! ## Map
+//!
+//! - [`backend`]: [`Backend`], [`BackendId`], [`Weight`], [`Host`].
+//! - [`table`]: [`Table`] and its builder, change events.
+//! - [`snapshot`]: [`Snapshot`], what readers see.
+//! - [`host`]: per-host [`Health`], [`Admin`], [`HostState`] counters.
+//! - [`policy`]: the [`Policy`] trait and the [`Order`] it fills.
+//! - [`balancer`]: [`Balancer`], [`Candidates`], the object-safe [`Select`].
+//! - [`lease`]: [`Lease`] and the [`Release`] hook.
+//! - [`context`]: [`Context`].
+//! - [`clock`]: [`Clock`], [`SystemClock`], [`ManualClock`].
+//! - [`error`]: [`Error`].
+#![warn(missing_docs)]
+
+pub mod backend;
+pub mod balancer;
+pub mod clock;
+pub mod context;
+pub mod error;
+pub mod host;
+pub mod lease;
+pub mod policy;
+pub mod snapshot;
+pub mod table;
+
+pub use backend::{Backend, BackendId, Host, Weight};
+pub use balancer::{Balancer, Candidate, Candidates, Select};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use context::Context;
+pub use error::{Error, Result};
+pub use host::{Admin, Health, HostSlot, HostState, HostStats};
+pub use lease::{Lease, LeaseHook, Release};
+pub use policy::{Order, Policy};
+pub use snapshot::Snapshot;
+pub use table::{Change, Table, TableBuilder, TableEvent};

@@ -1,0 +1,2 @@
+//! # lb-policies: balancing modes for `lb`
+#![warn(missing_docs)]
