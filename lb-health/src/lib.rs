@@ -1,4 +1,13 @@
 //! # lb-health: active and passive health checks for `lb` tables
 //!
-//! Filled in by the health-check work; see the workspace README.
+//! ## Map
+//!
+//! - [`reason`]: [`Reason`], why a check or a connection failed, in relayd's words.
+//! - [`passive`]: [`Passive`], marks from traffic.
 #![warn(missing_docs)]
+
+pub mod passive;
+pub mod reason;
+
+pub use passive::Passive;
+pub use reason::Reason;
