@@ -2,8 +2,8 @@
 //!
 //! ## Map
 //!
-//! - [`reason`]: [`Reason`], why a check or a connection failed, in relayd's words.
-//! - [`passive`]: [`Passive`], marks from traffic.
+//! - [`reason`][] — [`Reason`], why a check or a connection failed, in relayd's words.
+//! - [`passive`][] — [`Passive`], marks from traffic.
 #![warn(missing_docs)]
 
 pub mod passive;
