@@ -34,9 +34,10 @@
 //! - [`policy`]: the [`Policy`] trait and the [`Order`] it fills.
 //! - [`balancer`]: [`Balancer`], [`Candidates`], the object-safe [`Select`].
 //! - [`lease`]: [`Lease`] and the [`Release`] hook.
-//! - [`context`]: [`Context`].
+//! - [`context`][]: [`Context`].
 //! - [`clock`]: [`Clock`], [`SystemClock`], [`ManualClock`].
-//! - [`error`]: [`Error`].
+//! - [`hash`]: [`HashKey`], keyed [`siphash24`] (relayd) and [`fast_hash`] (addresses).
+//! - [`error`][]: [`Error`].
 #![warn(missing_docs)]
 
 pub mod backend;
@@ -44,6 +45,7 @@ pub mod balancer;
 pub mod clock;
 pub mod context;
 pub mod error;
+pub mod hash;
 pub mod host;
 pub mod lease;
 pub mod policy;
@@ -55,6 +57,7 @@ pub use balancer::{Balancer, Candidate, Candidates, Select};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use context::Context;
 pub use error::{Error, Result};
+pub use hash::{fast_hash, fast_hash_ip, siphash24, siphash24_ip, HashKey, SipHash24};
 pub use host::{Admin, Health, HostSlot, HostState, HostStats};
 pub use lease::{Lease, LeaseHook, Release};
 pub use policy::{Order, Policy};
