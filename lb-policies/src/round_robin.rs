@@ -1,1 +1,322 @@
-//! (being written)
+//! [`RoundRobin`]: relayd's `mode roundrobin`, and smooth weighted round-robin when the
+//! hosts' weights differ.
+//!
+//! **Equal weights: relayd's cursor.** relayd's `relay_from_table` keeps a cursor over
+//! all configured hosts, up or down. A pick starts at the cursor; if that host is not
+//! usable it takes the first usable one after it (wrapping), and the cursor then moves
+//! past the chosen host. We keep exactly that, with two differences that only matter
+//! under load: the "first usable at or after" lookup is a table precomputed per
+//! snapshot (O(1) per pick, however many hosts are down), and the cursor moves with a
+//! compare-exchange, so two concurrent picks never both take the host after a down
+//! one.
+//!
+//! **Unequal weights: smooth weighted round-robin** (nginx's algorithm, also pf's for
+//! weighted round-robin pools; see the `smooth` module). Over every cycle of `S` picks,
+//! `S` being the sum of the usable hosts' weights (divided by their common divisor),
+//! each host gets exactly `weight` picks, spread out rather than in bursts. The cycle is
+//! precomputed when a snapshot is published (that is, on every health or admin change)
+//! and a pick reads the entry under an atomic position: O(1). A cycle longer than the
+//! [schedule limit](RoundRobin::with_schedule_limit) (default 2^20 entries), or too
+//! costly to build, is not precomputed: picks then run nginx's algorithm live under a
+//! small mutex, exactly, restarting its cycle on each new snapshot.
+//!
+//! The failover order after a pick is the hosts that follow it in configuration order,
+//! as relayd would scan.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use lb_core::{Backend, Context, Order, Policy, Snapshot};
+use parking_lot::Mutex;
+
+use crate::smooth::{self, Smooth};
+
+/// relayd's round-robin, smooth-weighted when weights differ. See the
+/// [module docs](self).
+///
+/// ```
+/// use lb_core::{Balancer, Context, Health, Table};
+/// use lb_policies::RoundRobin;
+/// use std::net::SocketAddr;
+///
+/// let hosts: Vec<SocketAddr> = ["10.0.0.1:80", "10.0.0.2:80", "10.0.0.3:80"]
+///     .iter().map(|a| a.parse().unwrap()).collect();
+/// let table = Table::new("web", hosts.clone()).unwrap();
+/// let balancer = Balancer::new(&table, RoundRobin::new());
+/// table.set_health(table.snapshot().id(1), Health::Down, "check failed").unwrap();
+/// let picks: Vec<SocketAddr> = (0..4)
+///     .map(|_| *balancer.pick(&Context::new()).unwrap().backend())
+///     .collect();
+/// assert_eq!(picks, [hosts[0], hosts[2], hosts[0], hosts[2]]);
+/// ```
+#[derive(Debug)]
+pub struct RoundRobin {
+    /// relayd's cursor: the configured index the next pick starts from.
+    cursor: AtomicUsize,
+    /// Picks made from smooth schedules: the next pick reads `schedule[position % len]`.
+    position: AtomicU64,
+    schedule_limit: usize,
+}
+
+impl RoundRobin {
+    /// The default schedule limit: 2^20 entries (4 MiB per balancer).
+    pub const DEFAULT_SCHEDULE_LIMIT: usize = 1 << 20;
+
+    /// Round-robin with the defaults:
+    /// - the cursor starts at the first configured host;
+    /// - weights are honoured: smooth weighted round-robin whenever the usable hosts'
+    ///   weights differ, relayd's cursor when they are equal;
+    /// - smooth cycles of up to [`DEFAULT_SCHEDULE_LIMIT`](Self::DEFAULT_SCHEDULE_LIMIT)
+    ///   entries are precomputed.
+    pub fn new() -> Self {
+        RoundRobin {
+            cursor: AtomicUsize::new(0),
+            position: AtomicU64::new(0),
+            schedule_limit: Self::DEFAULT_SCHEDULE_LIMIT,
+        }
+    }
+
+    /// The same policy precomputing smooth cycles of at most `entries` picks. Longer
+    /// cycles are picked live under a mutex (same picks, slower under contention);
+    /// `0` never precomputes.
+    pub fn with_schedule_limit(mut self, entries: usize) -> Self {
+        self.schedule_limit = entries;
+        self
+    }
+
+    /// The configured index relayd's cursor points at (the next unweighted pick starts
+    /// there).
+    pub fn cursor(&self) -> usize {
+        self.cursor.load(Ordering::Relaxed)
+    }
+
+    /// relayd's pick: the first usable host at or after the cursor, which then moves
+    /// past it.
+    fn cursor_pick(&self, plan: &RoundRobinPlan) -> Option<usize> {
+        let n = plan.next_usable.len();
+        if n == 0 {
+            return None;
+        }
+        let mut seen = self.cursor.load(Ordering::Relaxed);
+        loop {
+            let chosen = plan.next_usable[seen % n] as usize;
+            let next = if chosen + 1 == n { 0 } else { chosen + 1 };
+            match self.cursor.compare_exchange_weak(
+                seen,
+                next,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return Some(chosen),
+                Err(now) => seen = now,
+            }
+        }
+    }
+}
+
+impl Default for RoundRobin {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// What [`RoundRobin`] precomputes from a snapshot.
+pub struct RoundRobinPlan {
+    /// For each configured index, the first usable index at or after it (wrapping).
+    /// Empty when no host is usable.
+    next_usable: Box<[u32]>,
+    weighted: Weighted,
+}
+
+enum Weighted {
+    /// Equal weights: relayd's cursor.
+    Off,
+    /// One precomputed smooth cycle of host indexes.
+    Schedule(Box<[u32]>),
+    /// nginx's algorithm run live: the cycle was too long to precompute.
+    Live(Mutex<Smooth>),
+}
+
+impl RoundRobinPlan {
+    /// Whether picks follow a smooth weighted cycle (the usable weights differ).
+    pub fn is_weighted(&self) -> bool {
+        !matches!(self.weighted, Weighted::Off)
+    }
+
+    /// The precomputed smooth cycle, as configured host indexes; `None` when weights
+    /// are equal or the cycle is picked live.
+    pub fn schedule(&self) -> Option<&[u32]> {
+        match &self.weighted {
+            Weighted::Schedule(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Debug for RoundRobinPlan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mode = match &self.weighted {
+            Weighted::Off => "cursor".to_owned(),
+            Weighted::Schedule(s) => format!("smooth schedule of {}", s.len()),
+            Weighted::Live(s) => format!("smooth live, cycle {}", s.lock().period()),
+        };
+        f.debug_struct("RoundRobinPlan")
+            .field("hosts", &self.next_usable.len())
+            .field("mode", &mode)
+            .finish()
+    }
+}
+
+impl Policy for RoundRobin {
+    type Plan = RoundRobinPlan;
+
+    fn plan<B: Backend>(
+        &self,
+        snapshot: &Snapshot<B>,
+        _previous: Option<(&Snapshot<B>, &RoundRobinPlan)>,
+    ) -> RoundRobinPlan {
+        let usable = snapshot.usable();
+        let n = snapshot.len();
+        let mut next_usable = Vec::new();
+        if let Some(&first) = usable.first() {
+            // Walk backwards: the first usable at or after i, wrapping to the first one.
+            next_usable = vec![first; n];
+            let mut next = first;
+            for i in (0..n).rev() {
+                if snapshot.is_usable(i) {
+                    next = i as u32;
+                }
+                next_usable[i] = next;
+            }
+        }
+        let hosts: Vec<(u32, u64)> = usable
+            .iter()
+            .map(|&i| (i, u64::from(snapshot.weight(i as usize).get())))
+            .collect();
+        let equal = hosts.windows(2).all(|w| w[0].1 == w[1].1);
+        let weighted = if equal {
+            Weighted::Off
+        } else if let Some(s) = smooth::schedule(&hosts, self.schedule_limit) {
+            Weighted::Schedule(s)
+        } else {
+            // `hosts` is not empty here: unequal weights need two hosts.
+            Smooth::new(&hosts).map_or(Weighted::Off, |s| Weighted::Live(Mutex::new(s)))
+        };
+        let plan = RoundRobinPlan {
+            next_usable: next_usable.into(),
+            weighted,
+        };
+        tracing::debug!(table = snapshot.table(), version = snapshot.version(), plan = ?plan, "round-robin plan built");
+        plan
+    }
+
+    fn order<B: Backend>(
+        &self,
+        plan: &RoundRobinPlan,
+        _snapshot: &Snapshot<B>,
+        _ctx: &Context<'_>,
+        order: &mut Order,
+    ) {
+        let chosen = match &plan.weighted {
+            Weighted::Off => self.cursor_pick(plan),
+            Weighted::Schedule(s) => {
+                let p = self.position.fetch_add(1, Ordering::Relaxed);
+                Some(s[(p % s.len() as u64) as usize] as usize)
+            }
+            Weighted::Live(s) => Some(s.lock().next() as usize),
+        };
+        if let Some(i) = chosen {
+            order.prefer(i);
+            order.scan_from(i + 1);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{candidates, down, picks, table, up};
+    use lb_core::Balancer;
+
+    #[test]
+    fn relayd_cursor_skips_a_down_host() {
+        // hosts: [0 up] [1 DOWN] [2 up]
+        let t = table(&[1, 1, 1]);
+        let b = Balancer::new(&t, RoundRobin::new());
+        assert_eq!(picks(&b, 3), [0, 1, 2]);
+        down(&t, 1);
+        assert_eq!(picks(&b, 4), [0, 2, 0, 2]);
+    }
+
+    #[test]
+    fn cursor_moves_past_the_chosen_host() {
+        // [0 up] [1 DOWN] [2 up] [3 up], cursor at 0
+        let t = table(&[1, 1, 1, 1]);
+        down(&t, 1);
+        let rr = RoundRobin::new();
+        let b = Balancer::new(&t, rr);
+        assert_eq!(picks(&b, 1), [0]);
+        assert_eq!(b.policy().cursor(), 1); // on the down host
+        assert_eq!(picks(&b, 1), [2]); // 1 is skipped, the cursor jumps past 2
+        assert_eq!(b.policy().cursor(), 3);
+        up(&t, 1); // the cursor survives the new snapshot
+        assert_eq!(picks(&b, 3), [3, 0, 1]);
+    }
+
+    #[test]
+    fn failover_follows_configuration_order() {
+        // [0 up] [1 up] [2 DOWN] [3 up]: the pick 1, then 3, then 0.
+        let t = table(&[1, 1, 1, 1]);
+        down(&t, 2);
+        let b = Balancer::new(&t, RoundRobin::new());
+        assert_eq!(candidates(&b), [0, 1, 3]);
+        assert_eq!(candidates(&b), [1, 3, 0]);
+        assert_eq!(candidates(&b), [3, 0, 1]);
+    }
+
+    #[test]
+    fn smooth_weights_have_no_bursts() {
+        // weights a=5 b=1 c=1: nginx's a a b a c a a, twice.
+        let t = table(&[5, 1, 1]);
+        let b = Balancer::new(&t, RoundRobin::new());
+        assert!(b.with_plan(|_, p| p.is_weighted()));
+        assert_eq!(picks(&b, 14), [0, 0, 1, 0, 2, 0, 0, 0, 0, 1, 0, 2, 0, 0]);
+    }
+
+    #[test]
+    fn a_down_host_leaves_the_cycle() {
+        // weights [0: 2] [1: 1, DOWN] [2: 1] -> cycle over 0 and 2: 0 2 0 0 2 0 ...
+        let t = table(&[2, 1, 1]);
+        down(&t, 1);
+        let b = Balancer::new(&t, RoundRobin::new());
+        assert_eq!(
+            b.with_plan(|_, p| p.schedule().map(<[u32]>::to_vec)),
+            Some(vec![0, 2, 0])
+        );
+        assert_eq!(picks(&b, 6), [0, 2, 0, 0, 2, 0]);
+        // Only equal weights are left up: relayd's cursor takes over.
+        down(&t, 0);
+        assert!(!b.with_plan(|_, p| p.is_weighted()));
+        assert_eq!(picks(&b, 2), [2, 2]);
+    }
+
+    #[test]
+    fn live_cycle_picks_the_same_as_the_schedule() {
+        let weights = [3, 1, 4, 1, 5];
+        let scheduled = Balancer::new(&table(&weights), RoundRobin::new());
+        let live = Balancer::new(&table(&weights), RoundRobin::new().with_schedule_limit(0));
+        assert!(live.with_plan(|_, p| p.is_weighted() && p.schedule().is_none()));
+        assert_eq!(picks(&live, 42), picks(&scheduled, 42));
+    }
+
+    #[test]
+    fn no_usable_host_is_an_error_and_keeps_the_cursor() {
+        let t = table(&[1, 1]);
+        let b = Balancer::new(&t, RoundRobin::new());
+        down(&t, 0);
+        down(&t, 1);
+        assert!(b.pick(&Context::new()).is_err());
+        assert_eq!(candidates(&b), Vec::<usize>::new());
+        assert_eq!(b.policy().cursor(), 0);
+    }
+}
