@@ -1,0 +1,175 @@
+//! Relay counters and the [`RelayStats`] snapshot.
+//!
+//! Counters are relaxed atomics updated by sessions as they happen. Bytes are counted
+//! live by the copy loop in each session's own [`Progress`]; the relay keeps those of
+//! running sessions in a registry and adds them to the totals of finished ones, so a
+//! long transfer shows up while it runs, not only when it ends. Per-host figures (active states, totals, failed connects) are not duplicated
+//! here: they live in each host's [`HostState`](lb_core::HostState) in lb-core, shared by
+//! every relay and balancer that uses the table, and [`RelayStats::tables`] reads them.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use lb_core::HostStats;
+use parking_lot::Mutex;
+
+use crate::copy::Progress;
+use crate::window::{WindowCounts, Windows};
+
+/// The live counters of one relay.
+pub(crate) struct Counters {
+    /// Sessions being served now.
+    pub(crate) active: AtomicU64,
+    /// Sessions ever handled (connections that reached the session service).
+    pub(crate) total: AtomicU64,
+    /// Sessions closed because no host of any table could be reached.
+    pub(crate) failed: AtomicU64,
+    /// Sessions closed at once because the relay was disabled.
+    pub(crate) refused: AtomicU64,
+    /// Sessions closed by the idle timeout.
+    pub(crate) idle_timeouts: AtomicU64,
+    /// Failed connect attempts (each one is followed by failover, or counts in `failed`).
+    pub(crate) connect_failures: AtomicU64,
+    /// Accept calls that failed (descriptor exhaustion, aborted connections).
+    pub(crate) accept_errors: AtomicU64,
+    /// Bytes each way: finished sessions, and the live progress of running ones.
+    pub(crate) bytes: Bytes,
+    /// Session starts over time.
+    pub(crate) windows: Windows,
+}
+
+impl Counters {
+    pub(crate) fn new(windows: Windows) -> Self {
+        Counters {
+            active: AtomicU64::new(0),
+            total: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
+            idle_timeouts: AtomicU64::new(0),
+            connect_failures: AtomicU64::new(0),
+            accept_errors: AtomicU64::new(0),
+            bytes: Bytes::default(),
+            windows,
+        }
+    }
+
+    pub(crate) fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Bytes relayed: the totals of finished sessions and the live [`Progress`] of running
+/// ones, under one lock so that a session moving from one to the other is counted once.
+#[derive(Default)]
+pub(crate) struct Bytes {
+    inner: Mutex<BytesInner>,
+}
+
+#[derive(Default)]
+struct BytesInner {
+    next: u64,
+    done: (u64, u64),
+    live: HashMap<u64, Arc<Progress>>,
+}
+
+/// A running session's entry in [`Bytes`]; dropping it moves its counts to the totals.
+pub(crate) struct Live<'a> {
+    bytes: &'a Bytes,
+    key: u64,
+    pub(crate) progress: Arc<Progress>,
+}
+
+impl Bytes {
+    /// Registers a running session's progress.
+    pub(crate) fn track(&self) -> Live<'_> {
+        let progress = Arc::new(Progress::default());
+        let mut inner = self.inner.lock();
+        let key = inner.next;
+        inner.next += 1;
+        inner.live.insert(key, progress.clone());
+        Live {
+            bytes: self,
+            key,
+            progress,
+        }
+    }
+
+    /// Bytes (client to server, server to client) relayed so far, running sessions
+    /// included.
+    pub(crate) fn totals(&self) -> (u64, u64) {
+        let inner = self.inner.lock();
+        inner.live.values().fold(inner.done, |(up, down), p| {
+            (up + p.client_to_server(), down + p.server_to_client())
+        })
+    }
+}
+
+impl Drop for Live<'_> {
+    fn drop(&mut self) {
+        let mut inner = self.bytes.inner.lock();
+        inner.live.remove(&self.key);
+        inner.done.0 += self.progress.client_to_server();
+        inner.done.1 += self.progress.server_to_client();
+    }
+}
+
+/// A relay's counters at one moment, with the state of every host it forwards to.
+///
+/// From [`RelayHandle::stats`](crate::RelayHandle::stats).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RelayStats {
+    /// The relay's name.
+    pub name: String,
+    /// Whether the relay takes new sessions (see
+    /// [`RelayHandle::disable`](crate::RelayHandle::disable)).
+    pub enabled: bool,
+    /// Whether the listening sockets are open (false once shutdown began).
+    pub accepting: bool,
+    /// Sessions being served now.
+    pub active: u64,
+    /// Sessions ever handled.
+    pub total: u64,
+    /// Sessions closed because no host of any table could be reached.
+    pub failed: u64,
+    /// Sessions closed at once because the relay was disabled.
+    pub refused: u64,
+    /// Sessions closed by the idle timeout.
+    pub idle_timeouts: u64,
+    /// Failed connect attempts to backends.
+    pub connect_failures: u64,
+    /// Failed accept calls (the loop logged them, backed off and resumed).
+    pub accept_errors: u64,
+    /// Bytes from clients to backends.
+    pub bytes_client_to_server: u64,
+    /// Bytes from backends to clients.
+    pub bytes_server_to_client: u64,
+    /// Sessions started in the last minute, hour and day (true sliding windows).
+    pub sessions: WindowCounts,
+    /// Each table the relay forwards to, in order, with its hosts.
+    pub tables: Vec<TableStats>,
+}
+
+/// One table's hosts as a relay sees them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TableStats {
+    /// The table's name.
+    pub name: String,
+    /// Every host, in configuration order: health, admin state, active states, totals
+    /// and failed connects.
+    pub hosts: Vec<HostStats>,
+}
+
+impl RelayStats {
+    /// The stats of the host called `name` in table `table`, if there is one.
+    pub fn host(&self, table: &str, name: &str) -> Option<&HostStats> {
+        self.tables
+            .iter()
+            .find(|t| t.name == table)?
+            .hosts
+            .iter()
+            .find(|h| h.name == name)
+    }
+}
