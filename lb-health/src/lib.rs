@@ -1,13 +1,34 @@
 //! # lb-health: active and passive health checks for `lb` tables
-//!
-//! ## Map
-//!
-//! - [`reason`][] — [`Reason`], why a check or a connection failed, in relayd's words.
-//! - [`passive`][] — [`Passive`], marks from traffic.
 #![warn(missing_docs)]
 
+mod conn;
+
+pub mod binary;
+pub mod check;
+pub mod digest;
+pub mod error;
+pub mod expect;
+pub mod http;
 pub mod passive;
 pub mod reason;
+pub mod script;
+pub mod tcp;
+#[cfg(feature = "tls")]
+pub mod tls;
+#[cfg(feature = "tls")]
+pub mod verifier;
 
+pub use binary::Binary;
+pub use check::{Check, Failure, Outcome, Probe};
+pub use digest::Digest;
+pub use error::Error;
+pub use expect::SendExpect;
+pub use http::Http;
 pub use passive::Passive;
-pub use reason::Reason;
+pub use reason::{Reason, UnknownReason};
+pub use script::Script;
+pub use tcp::Tcp;
+#[cfg(feature = "tls")]
+pub use tls::{Tls, TlsOptions};
+#[cfg(feature = "tls")]
+pub use verifier::AcceptAnyServerCert;

@@ -9,6 +9,7 @@
 
 use std::fmt;
 use std::io;
+use std::str::FromStr;
 
 /// Why a check or a connection failed.
 ///
@@ -68,6 +69,28 @@ pub enum Reason {
 }
 
 impl Reason {
+    /// Every reason, in declaration order.
+    pub const ALL: [Reason; 18] = [
+        Reason::ConnectRefused,
+        Reason::ConnectTimeout,
+        Reason::ConnectError,
+        Reason::WriteTimeout,
+        Reason::WriteError,
+        Reason::ReadTimeout,
+        Reason::ReadError,
+        Reason::ExpectMismatch,
+        Reason::HttpCodeMismatch,
+        Reason::HttpDigestMismatch,
+        Reason::InvalidResponse,
+        Reason::TlsHandshakeFailed,
+        Reason::TlsHandshakeTimeout,
+        Reason::ScriptFailed,
+        Reason::ScriptError,
+        Reason::ScriptTimeout,
+        Reason::IntervalTimeout,
+        Reason::NoAddress,
+    ];
+
     /// The reason in relayd's words, as [`Display`](fmt::Display) prints it.
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -111,6 +134,23 @@ impl fmt::Display for Reason {
     }
 }
 
+/// The words of a [`Reason`] were not recognised.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown reason {0:?}: expected one of relayd's words, like \"connect refused\"")]
+pub struct UnknownReason(pub String);
+
+impl FromStr for Reason {
+    type Err = UnknownReason;
+
+    /// The reason whose words are `s` (`"read timeout"`): the inverse of `Display`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Reason::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| UnknownReason(s.to_owned()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,6 +170,17 @@ mod tests {
         for (reason, words) in pinned {
             assert_eq!(reason.to_string(), words);
         }
+    }
+
+    #[test]
+    fn words_round_trip() {
+        for r in Reason::ALL {
+            assert_eq!(r.to_string().parse::<Reason>(), Ok(r));
+        }
+        assert_eq!(
+            "timeout".parse::<Reason>(),
+            Err(UnknownReason("timeout".into()))
+        );
     }
 
     #[test]
