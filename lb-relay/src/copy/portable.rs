@@ -1,0 +1,52 @@
+//! The portable copy: read into a user-space buffer, write it out.
+//!
+//! The buffer exists only while a burst of data is moving: it is allocated when the
+//! source becomes readable and dropped as soon as the source would block with every
+//! byte written, so an idle session holds no buffer. Reading appends into the buffer's
+//! spare capacity (`try_read_buf`), so a fresh buffer is never zeroed.
+
+use std::io;
+
+use tokio::net::TcpStream;
+
+use super::Direction;
+
+/// Bytes read per system call. Large enough that a bulk transfer costs few calls; it
+/// is held only while data is moving.
+const BUFFER: usize = 64 * 1024;
+
+/// Copies `src` to `dst` until EOF on `src`.
+pub(super) async fn copy(src: &TcpStream, dst: &TcpStream, dir: &Direction<'_>) -> io::Result<()> {
+    loop {
+        src.readable().await?;
+        let mut buf = Vec::with_capacity(BUFFER);
+        loop {
+            buf.clear();
+            match src.try_read_buf(&mut buf) {
+                Ok(0) => return Ok(()),
+                Ok(_) => write_all(dst, &buf, dir).await?,
+                // Spurious readiness or the burst is over: drop the buffer and wait.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+async fn write_all(dst: &TcpStream, mut data: &[u8], dir: &Direction<'_>) -> io::Result<()> {
+    while !data.is_empty() {
+        dst.writable().await?;
+        match dst.try_write(data) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => {
+                dir.delivered(n);
+                data = &data[n..];
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}

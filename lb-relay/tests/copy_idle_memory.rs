@@ -1,0 +1,173 @@
+//! The user-space memory an idle session holds, measured with a counting allocator.
+//!
+//! The target is under 4 KiB per idle session. This binary holds a single test
+//! (so no other test allocates meanwhile) that opens 1000 loopback sessions through
+//! `copy::bidirectional`, moves a few kilobytes each way through each of them so their
+//! copy paths have been used, lets them go idle, and divides the growth of live heap
+//! bytes by the number of sessions. It counts the spawned task (the `bidirectional`
+//! future with its timer and counters) and, separately, the tokio registrations of the
+//! two sockets the relay owns per session. Kernel memory (socket buffers, splice pipes)
+//! is not user-space memory and is not counted. Run with `--nocapture` to see the
+//! numbers.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicIsize, Ordering};
+use std::time::Duration;
+
+use lb_relay::copy::{bidirectional, CopyOptions, Progress};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// Heap bytes currently allocated by the whole process.
+static LIVE: AtomicIsize = AtomicIsize::new(0);
+
+struct Counting;
+
+// SAFETY: every method forwards to `System` unchanged and only adds bookkeeping on an
+// atomic, so the `GlobalAlloc` contract holds exactly as it does for `System`.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
+        // SAFETY: same contract as the caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        LIVE.fetch_add(
+            new_size as isize - layout.size() as isize,
+            Ordering::Relaxed,
+        );
+        // SAFETY: same contract as the caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+const SESSIONS: usize = 1000;
+const TARGET: isize = 4096;
+
+fn live() -> isize {
+    LIVE.load(Ordering::Relaxed)
+}
+
+/// Bytes per session.
+struct Measured {
+    /// The spawned `bidirectional` task.
+    task: isize,
+    /// The tokio registrations of the two streams the relay owns.
+    sockets: isize,
+    /// `size_of_val` of the `bidirectional` future (part of `task`).
+    future_size: usize,
+}
+
+async fn measure(splice: bool) -> Measured {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("local addr");
+    let mut peers = Vec::with_capacity(2 * SESSIONS);
+    let mut relay_sides = Vec::with_capacity(SESSIONS);
+    let mut handles = Vec::with_capacity(SESSIONS);
+    let opts = CopyOptions {
+        idle_timeout: Duration::from_secs(600),
+        splice,
+    };
+
+    // The size of the copy state alone, for the report.
+    let (spare_client, spare_server) = tokio::join!(TcpStream::connect(addr), listener.accept());
+    let (spare_client, spare_server) = (
+        spare_client.expect("connect"),
+        spare_server.expect("accept").0,
+    );
+    let progress = Progress::default();
+    let future = bidirectional(spare_client, spare_server, &opts, &progress);
+    let future_size = std::mem::size_of_val(&future);
+    drop(future);
+
+    let before_sockets = live();
+    for _ in 0..SESSIONS {
+        let (client, relay_client) = tokio::join!(TcpStream::connect(addr), listener.accept());
+        let (backend, relay_server) = tokio::join!(TcpStream::connect(addr), listener.accept());
+        peers.push(client.expect("connect"));
+        peers.push(backend.expect("connect"));
+        relay_sides.push((
+            relay_client.expect("accept").0,
+            relay_server.expect("accept").0,
+        ));
+    }
+    // Four streams per session were created; the relay owns two of them, half.
+    let sockets = (live() - before_sockets) / (2 * SESSIONS as isize);
+
+    let before_tasks = live();
+    for (relay_client, relay_server) in relay_sides.drain(..) {
+        let opts = opts.clone();
+        handles.push(tokio::spawn(async move {
+            let progress = Progress::default();
+            bidirectional(relay_client, relay_server, &opts, &progress).await
+        }));
+    }
+    // Move 4 KiB each way through every session, then let them all go idle.
+    let payload = [0x5Au8; 4096];
+    let mut buf = [0u8; 4096];
+    for pair in peers.chunks_mut(2) {
+        let [client, backend] = pair else {
+            unreachable!("peers come in pairs")
+        };
+        client.write_all(&payload).await.expect("write up");
+        backend.read_exact(&mut buf).await.expect("read up");
+        backend.write_all(&payload).await.expect("write down");
+        client.read_exact(&mut buf).await.expect("read down");
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let task = (live() - before_tasks) / SESSIONS as isize;
+
+    for handle in &handles {
+        assert!(!handle.is_finished(), "an idle session ended");
+    }
+    // Tear everything down before the next measurement starts.
+    for handle in &handles {
+        handle.abort();
+    }
+    for handle in handles {
+        let _cancelled = handle.await;
+    }
+    drop(peers);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    Measured {
+        task,
+        sockets,
+        future_size,
+    }
+}
+
+#[test]
+fn an_idle_session_holds_under_4_kib() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    for splice in [true, false] {
+        let m = runtime.block_on(measure(splice));
+        let total = m.task + m.sockets;
+        println!(
+            "idle session (splice: {splice}): task {} B (future {} B) + its 2 sockets {} B = {} B",
+            m.task, m.future_size, m.sockets, total
+        );
+        assert!(
+            total < TARGET,
+            "an idle session holds {total} bytes (splice: {splice}), expected under {TARGET}"
+        );
+    }
+}
