@@ -1,0 +1,169 @@
+//! Helpers shared by the relay's integration tests: backends on 127.0.0.1 that say
+//! who they are, clients bound to chosen source addresses, bounded waits.
+#![allow(dead_code)] // each test binary uses its own subset
+
+use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use lb_core::{BackendId, Host, Table};
+use lb_relay::{BackendPort, Relay, RelayBuilder};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::task::JoinHandle;
+
+/// Every wait in these tests is bounded by this; nothing sleeps for it.
+pub const BOUND: Duration = Duration::from_secs(10);
+
+/// Awaits `fut`, failing the test if it takes longer than [`BOUND`].
+pub async fn bounded<T>(what: &str, fut: impl Future<Output = T>) -> T {
+    match tokio::time::timeout(BOUND, fut).await {
+        Ok(v) => v,
+        Err(_) => panic!("timed out after {BOUND:?} waiting for {what}"),
+    }
+}
+
+/// Polls `cond` every 5 ms until it holds, failing the test after [`BOUND`].
+pub async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
+    bounded(what, async {
+        while !cond() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+}
+
+/// A backend on 127.0.0.1 that greets every connection with `name\n`, then echoes
+/// until the client shuts down writing, then closes.
+pub struct Backend {
+    pub name: String,
+    pub addr: SocketAddr,
+    pub accepted: Arc<AtomicUsize>,
+    task: JoinHandle<()>,
+}
+
+impl Backend {
+    pub async fn start(name: &str) -> Backend {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::serve(name, listener)
+    }
+
+    pub fn serve(name: &str, listener: TcpListener) -> Backend {
+        let addr = listener.local_addr().unwrap();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let (greeting, count) = (format!("{name}\n"), accepted.clone());
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((mut stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                count.fetch_add(1, Ordering::SeqCst);
+                let greeting = greeting.clone();
+                tokio::spawn(async move {
+                    if stream.write_all(greeting.as_bytes()).await.is_err() {
+                        return;
+                    }
+                    let (mut r, mut w) = stream.split();
+                    let _ = tokio::io::copy(&mut r, &mut w).await;
+                    let _ = w.shutdown().await;
+                });
+            }
+        });
+        Backend {
+            name: name.to_owned(),
+            addr,
+            accepted,
+            task,
+        }
+    }
+
+    /// The table entry for this backend.
+    pub fn host(&self) -> Host {
+        Host::new(self.name.clone(), self.addr)
+    }
+
+    pub fn id(&self) -> BackendId {
+        BackendId::of_name(&self.name)
+    }
+
+    /// Stops listening: returns once the port is closed (new connects are refused).
+    /// Connections already accepted keep being served.
+    pub async fn stop(self) {
+        self.task.abort();
+        let _ = self.task.await;
+    }
+}
+
+/// A table of these backends, all up.
+pub fn table(name: &str, backends: &[&Backend]) -> Arc<Table<Host>> {
+    Table::new(name, backends.iter().map(|b| b.host())).unwrap()
+}
+
+/// A relay on 127.0.0.1 that connects to each host's own port.
+pub fn relay(name: &str) -> RelayBuilder {
+    Relay::builder(name)
+        .listen(IpAddr::V4(Ipv4Addr::LOCALHOST))
+        .backend_port(BackendPort::Host)
+}
+
+/// Connects to `to` from `source` (any port).
+pub async fn connect_from(source: IpAddr, to: SocketAddr) -> TcpStream {
+    let socket = match source {
+        IpAddr::V4(_) => TcpSocket::new_v4(),
+        IpAddr::V6(_) => TcpSocket::new_v6(),
+    }
+    .unwrap();
+    socket.bind(SocketAddr::new(source, 0)).unwrap();
+    bounded("connect", socket.connect(to)).await.unwrap()
+}
+
+/// Reads one `\n`-terminated line (the backend's greeting), without the newline.
+pub async fn read_line(stream: &mut TcpStream) -> String {
+    let mut line = Vec::new();
+    bounded("a line", async {
+        loop {
+            let b = stream.read_u8().await.expect("a greeting before EOF");
+            if b == b'\n' {
+                break;
+            }
+            line.push(b);
+        }
+    })
+    .await;
+    String::from_utf8(line).unwrap()
+}
+
+/// Connects through the relay and returns the name of the backend that answered.
+pub async fn who(relay: SocketAddr) -> String {
+    let mut s = bounded("connect", TcpStream::connect(relay)).await.unwrap();
+    read_line(&mut s).await
+}
+
+/// Sends `msg` and expects it echoed back.
+pub async fn echo(stream: &mut TcpStream, msg: &[u8]) {
+    stream.write_all(msg).await.unwrap();
+    let mut back = vec![0; msg.len()];
+    bounded("the echo", stream.read_exact(&mut back))
+        .await
+        .unwrap();
+    assert_eq!(back, msg);
+}
+
+/// Reads until EOF (or a reset, which also means the relay closed the session);
+/// returns the bytes read.
+pub async fn read_to_close(stream: &mut TcpStream) -> Vec<u8> {
+    let mut all = Vec::new();
+    bounded("the connection to close", async {
+        let mut buf = [0; 4096];
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => all.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    all
+}

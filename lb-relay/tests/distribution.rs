@@ -1,0 +1,95 @@
+//! Distribution over 3 backends, from 30 clients bound to 127.0.0.2 ... 127.0.0.31.
+//!
+//! ```text
+//!   127.0.0.2 ─┐                    ┌─> a (127.0.0.1:pa)
+//!   ...        ├─> relay 127.0.0.1 ─┼─> b (127.0.0.1:pb)
+//!   127.0.0.31 ┘   (backend port =  └─> c (127.0.0.1:pc)
+//!                   host's own)
+//! ```
+
+mod common;
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, Ipv4Addr};
+
+use common::{connect_from, read_line, relay, table, Backend};
+use lb_policies::round_robin::RoundRobin;
+use lb_policies::source_hash::SourceHash;
+
+fn source(i: u8) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2 + i))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn round_robin_spreads_evenly() {
+    let (a, b, c) = (
+        Backend::start("a").await,
+        Backend::start("b").await,
+        Backend::start("c").await,
+    );
+    let relay = relay("rr")
+        .forward_to(table("web", &[&a, &b, &c]))
+        .policy_fn(RoundRobin::new)
+        .build()
+        .unwrap()
+        .start()
+        .unwrap();
+    let to = relay.local_addrs()[0];
+    let mut picks = Vec::new();
+    for i in 0..30 {
+        let mut s = connect_from(source(i), to).await;
+        picks.push(read_line(&mut s).await);
+    }
+    // relayd's cursor: a, b, c, a, b, c, ... whatever the source.
+    for (i, pick) in picks.iter().enumerate() {
+        assert_eq!(pick, ["a", "b", "c"][i % 3], "pick {i}");
+    }
+    let mut counts = BTreeMap::new();
+    for p in &picks {
+        *counts.entry(p.as_str()).or_insert(0) += 1;
+    }
+    assert_eq!(counts, BTreeMap::from([("a", 10), ("b", 10), ("c", 10)]));
+    let stats = relay.stats();
+    for name in ["a", "b", "c"] {
+        let host = stats.host("web", name).unwrap();
+        assert_eq!(host.total, 10, "{name}");
+        assert_eq!(host.connect_failures, 0, "{name}");
+    }
+    assert_eq!(stats.total, 30);
+    assert_eq!(stats.failed, 0);
+    assert_eq!(stats.sessions.last_minute, 30);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn source_hash_sends_each_source_to_one_backend() {
+    let (a, b, c) = (
+        Backend::start("a").await,
+        Backend::start("b").await,
+        Backend::start("c").await,
+    );
+    let relay = relay("sh")
+        .forward_to(table("web", &[&a, &b, &c]))
+        .policy_fn(SourceHash::new)
+        .build()
+        .unwrap()
+        .start()
+        .unwrap();
+    let to = relay.local_addrs()[0];
+    let mut first: HashMap<u8, String> = HashMap::new();
+    // Three rounds over the 30 sources: every source lands where it landed first.
+    for round in 0..3 {
+        for i in 0..30 {
+            let mut s = connect_from(source(i), to).await;
+            let pick = read_line(&mut s).await;
+            let expected = first.entry(i).or_insert_with(|| pick.clone());
+            assert_eq!(&pick, expected, "source {} in round {round}", source(i));
+        }
+    }
+    // The mapping is a hash, not a constant: with 30 sources every backend gets some.
+    let mut counts = BTreeMap::new();
+    for p in first.values() {
+        *counts.entry(p.as_str()).or_insert(0) += 1;
+    }
+    assert_eq!(counts.len(), 3, "{counts:?}");
+    assert_eq!(counts.values().sum::<i32>(), 30);
+}
