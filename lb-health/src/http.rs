@@ -275,14 +275,14 @@ impl Reader<'_> {
                 self.fill(head.start + n).await?;
                 Ok(self.buf[head.start..head.start + n].to_vec())
             }
-            Framing::UntilClose => {
-                while self.more().await? {
-                    if self.buf.len() - head.start > max {
-                        return Err(too_big());
-                    }
+            Framing::UntilClose => loop {
+                if self.buf.len() - head.start > max {
+                    return Err(too_big());
                 }
-                Ok(self.buf[head.start..].to_vec())
-            }
+                if !self.more().await? {
+                    return Ok(self.buf[head.start..].to_vec());
+                }
+            },
             Framing::Chunked => {
                 let mut body = Vec::new();
                 let mut pos = head.start;

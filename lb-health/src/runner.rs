@@ -260,7 +260,7 @@ async fn run_host<B: Backend>(shared: Arc<Shared<B>>, id: BackendId, index: usiz
         shared.record(id, &outcome);
         // The outcome may have switched the host to (or from) the fast interval.
         let period = shared.period(id);
-        let next = abort_at.min(schedule::next_tick(origin, start, period, phase(period)));
+        let next = schedule::next_tick(origin, start, period, phase(period));
         sleep_until(next).await;
         start = Instant::now().max(next);
     }

@@ -1,0 +1,114 @@
+//! `tcp`, `send`/`expect` (banners) and `binary` against real servers on 127.0.0.1.
+
+mod common;
+
+use std::time::Duration;
+
+use common::servers;
+use lb_health::{Binary, Check, Outcome, Probe, Reason, SendExpect, Tcp};
+
+const TIMEOUT: Duration = Duration::from_millis(500);
+
+async fn run(check: &impl Check, addr: std::net::SocketAddr) -> Outcome {
+    check.check(&Probe::new(addr, TIMEOUT)).await
+}
+
+#[tokio::test]
+async fn tcp_connects_or_is_refused() {
+    let (_l, up) = servers::listener().await;
+    assert_eq!(run(&Tcp, up).await, Outcome::Up);
+    let down = servers::closed_port().await;
+    assert_eq!(run(&Tcp, down).await.reason(), Some(Reason::ConnectRefused));
+}
+
+#[tokio::test]
+async fn banners_of_mail_protocols() {
+    let smtp = servers::banner(b"220 mx.example.com ESMTP ready\r\n").await;
+    let pop3 = servers::banner(b"+OK POP3 server ready\r\n").await;
+    let imap = servers::banner(b"* OK [CAPABILITY IMAP4rev1] ready\r\n").await;
+    assert_eq!(run(&SendExpect::smtp(), smtp).await, Outcome::Up);
+    assert_eq!(run(&SendExpect::pop3(), pop3).await, Outcome::Up);
+    assert_eq!(run(&SendExpect::imap(), imap).await, Outcome::Up);
+    // Each protocol's check against another's banner.
+    assert_eq!(
+        run(&SendExpect::smtp(), pop3).await.reason(),
+        Some(Reason::ExpectMismatch)
+    );
+    assert_eq!(
+        run(&SendExpect::imap(), smtp).await.reason(),
+        Some(Reason::ExpectMismatch)
+    );
+}
+
+#[tokio::test]
+async fn wrong_banner_is_an_expect_mismatch() {
+    // The server keeps the connection open: the literal prefix "220" decides at once.
+    let wrong = servers::banner(b"554 5.3.2 service unavailable\r\n").await;
+    let out = run(&SendExpect::smtp(), wrong).await;
+    let failure = out.failure().expect("a mismatch");
+    assert_eq!(failure.reason(), Reason::ExpectMismatch);
+    assert_eq!(
+        failure.detail(),
+        Some("expected \"220*\", received \"554 5.3.2 service unavailable\\r\\n\"")
+    );
+    // A pattern without a literal prefix waits; at the timeout, what came is reported.
+    let any_ok = SendExpect::banner("*OK*").unwrap();
+    let out = any_ok
+        .check(&Probe::new(wrong, Duration::from_millis(100)))
+        .await;
+    assert_eq!(out.reason(), Some(Reason::ExpectMismatch));
+    assert!(out
+        .failure()
+        .and_then(|f| f.detail())
+        .is_some_and(|d| d.ends_with("before the timeout")));
+}
+
+#[tokio::test]
+async fn pattern_matches_the_buffer_as_it_grows() {
+    // The echo server returns our request; the pattern spans the whole of it.
+    let echo = servers::echo().await;
+    let check = SendExpect::new("PING 1\r\nPING 2\r\n", "PING 1*PING 2*").unwrap();
+    assert_eq!(run(&check, echo).await, Outcome::Up);
+}
+
+#[tokio::test]
+async fn silence_is_a_read_timeout() {
+    let silent = servers::silent().await;
+    let probe = Probe::new(silent, Duration::from_millis(100));
+    assert_eq!(
+        SendExpect::smtp().check(&probe).await.reason(),
+        Some(Reason::ReadTimeout)
+    );
+    let probe = Probe::new(silent, Duration::from_millis(100));
+    assert_eq!(
+        Binary::new("", "00").unwrap().check(&probe).await.reason(),
+        Some(Reason::ReadTimeout)
+    );
+}
+
+#[tokio::test]
+async fn a_closed_connection_without_data_is_a_mismatch() {
+    let (addr, _) = servers::respond(Vec::new()).await;
+    // `respond` waits for a blank line: send one, get nothing back.
+    let check = SendExpect::new("\r\n\r\n", "+OK*").unwrap();
+    let out = run(&check, addr).await;
+    assert_eq!(out.reason(), Some(Reason::ExpectMismatch));
+    assert_eq!(
+        out.failure().and_then(|f| f.detail()),
+        Some("expected \"+OK*\", received \"\" before the connection closed")
+    );
+}
+
+#[tokio::test]
+async fn binary_compares_the_first_bytes() {
+    let echo = servers::echo().await;
+    let ok = Binary::new("cafe0001ff", "cafe00").unwrap();
+    assert_eq!(run(&ok, echo).await, Outcome::Up);
+    let bad = Binary::new("cafe0001ff", "cafe01").unwrap();
+    let out = run(&bad, echo).await;
+    assert_eq!(out.reason(), Some(Reason::ExpectMismatch));
+    assert_eq!(
+        out.failure().and_then(|f| f.detail()),
+        Some("expected cafe01, received cafe00")
+    );
+}
