@@ -4,6 +4,8 @@
 
 pub mod scripted;
 pub mod servers;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 use std::time::Duration;
 

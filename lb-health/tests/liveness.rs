@@ -1,0 +1,163 @@
+//! How fast a dead host stops getting traffic and a live one gets it back, against real
+//! listeners on 127.0.0.1: by active checks alone, and with passive marks.
+//!
+//! tokio's clock is paused: virtual time only moves when every task waits, so each
+//! bound below is checked exactly, however loaded the machine is. Loopback connects
+//! and refusals complete inside the system call, before the clock can move.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use common::{event_to, servers};
+use lb_core::{Health, Table};
+use lb_health::{Monitor, Passive, Reason, Script, Source};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::time::Instant;
+
+const INTERVAL: Duration = Duration::from_millis(100);
+const TIMEOUT: Duration = Duration::from_millis(50);
+const WAIT: Duration = Duration::from_secs(5);
+/// Added to bounded waits: a timer due at the same instant as the awaited check must
+/// not win the race. The assertions themselves are exact.
+const TICK: Duration = Duration::from_millis(1);
+
+async fn rebind(addr: SocketAddr) -> TcpListener {
+    TcpListener::bind(addr).await.expect("rebind the same port")
+}
+
+#[tokio::test(start_paused = true)]
+async fn active_checks_alone_down_within_interval_plus_timeout_and_up_within_interval() {
+    let (listener, addr) = servers::listener().await;
+    let table = Table::new("smtp", [addr]).unwrap();
+    let builder = Monitor::builder(table.clone())
+        .interval(INTERVAL)
+        .timeout(TIMEOUT);
+    let mut rx = builder.subscribe();
+    let monitor = builder.start().unwrap();
+    event_to(&mut rx, Health::Up, WAIT).await;
+
+    // Let the host be up for a while, then close the listener between two checks.
+    tokio::time::sleep(INTERVAL * 3 + INTERVAL / 3).await;
+    drop(listener);
+    let died = Instant::now();
+    let down = event_to(&mut rx, Health::Down, INTERVAL + TIMEOUT + TICK).await;
+    assert!(down.at - died <= INTERVAL + TIMEOUT, "{:?}", down.at - died);
+    assert_eq!(
+        (&*down.reason, down.source),
+        ("connect refused", Source::Check)
+    );
+    assert!(table.snapshot().usable().is_empty());
+
+    let _listener = rebind(addr).await;
+    let back = Instant::now();
+    let up = event_to(&mut rx, Health::Up, INTERVAL + TICK).await;
+    assert!(up.at - back <= INTERVAL, "{:?}", up.at - back);
+    assert_eq!((&*up.reason, up.source), ("tcp ok", Source::Check));
+    assert_eq!(table.snapshot().usable(), &[0]);
+
+    let stats = &monitor.stats()[0];
+    assert_eq!(
+        stats.last_error.as_ref().map(|f| f.reason()),
+        Some(Reason::ConnectRefused)
+    );
+    assert!(
+        stats.checks > stats.successes && stats.successes >= 5,
+        "{stats:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn passive_marks_down_at_the_first_failed_connect() {
+    // A long interval: only the passive mark can be this fast.
+    let interval = Duration::from_secs(10);
+    let (listener, addr) = servers::listener().await;
+    let table = Table::new("smtp", [addr]).unwrap();
+    let builder = Monitor::builder(table.clone())
+        .interval(interval)
+        .timeout(TIMEOUT);
+    let mut rx = builder.subscribe();
+    let _monitor = builder.start().unwrap();
+    let passive = Passive::new(table.clone());
+    let id = table.snapshot().id(0);
+    event_to(&mut rx, Health::Up, WAIT).await;
+
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    drop(listener);
+    let died = Instant::now();
+    // The relay's next connect is refused and reported.
+    let err = TcpStream::connect(addr).await.expect_err("nothing listens");
+    assert!(passive.report_failure(id, Reason::from_connect_error(&err)));
+    assert_eq!(table.snapshot().health(0), Health::Down);
+    let down = event_to(&mut rx, Health::Down, WAIT).await;
+    assert_eq!(
+        down.at, died,
+        "marked at the failed connect, not at a check"
+    );
+    assert_eq!(
+        (&*down.reason, down.source),
+        ("connect refused", Source::External)
+    );
+
+    // Back: the next active check (t = 10 s) brings it up, within one interval.
+    let _listener = rebind(addr).await;
+    let back = Instant::now();
+    let up = event_to(&mut rx, Health::Up, interval + TICK).await;
+    assert!(up.at - back <= interval);
+    assert_eq!(up.source, Source::Check);
+}
+
+#[tokio::test(start_paused = true)]
+async fn n_refused_connects_mark_down_and_a_check_brings_back() {
+    let (listener, addr) = servers::listener().await;
+    let table = Table::new("pop3", [addr]).unwrap();
+    let builder = Monitor::builder(table.clone())
+        .interval(INTERVAL)
+        .timeout(TIMEOUT);
+    let mut rx = builder.subscribe();
+    let monitor = builder.start().unwrap();
+    let passive = Passive::new(table.clone()).with_threshold(3).unwrap();
+    let id = table.snapshot().id(0);
+    event_to(&mut rx, Health::Up, WAIT).await;
+
+    // The host stops listening just after a check; three refused connects follow at
+    // once, before the next check.
+    tokio::time::sleep(INTERVAL + INTERVAL / 2).await;
+    drop(listener);
+    let mut marked = Vec::new();
+    for _ in 0..3 {
+        let err = TcpStream::connect(addr).await.expect_err("nothing listens");
+        marked.push(passive.report_failure(id, Reason::from_connect_error(&err)));
+        marked.push(table.snapshot().health(0) == Health::Down);
+    }
+    assert_eq!(marked, [false, false, false, false, true, true]);
+    let down = event_to(&mut rx, Health::Down, WAIT).await;
+    assert_eq!(down.source, Source::External);
+    assert_eq!(monitor.stats()[0].marks, 1);
+
+    let _listener = rebind(addr).await;
+    let up = event_to(&mut rx, Health::Up, INTERVAL + TICK).await;
+    assert_eq!(up.source, Source::Check);
+    assert!(monitor.stats()[0].consecutive_successes >= 1);
+}
+
+#[tokio::test]
+async fn a_script_past_the_timeout_leaves_the_host_unknown() {
+    // Real time: a child process runs outside tokio's clock.
+    let host: SocketAddr = "127.0.0.1:25".parse().unwrap();
+    let table = Table::new("scripted", [host]).unwrap();
+    let builder = Monitor::builder(table.clone())
+        .check(Script::new("sh").args(["-c", "sleep 30"]))
+        .interval(Duration::from_secs(10))
+        .timeout(Duration::from_millis(200))
+        .keep_initial_health(true);
+    let mut rx = builder.subscribe();
+    let monitor = builder.start().unwrap();
+    let unknown = event_to(&mut rx, Health::Unknown, WAIT).await;
+    assert_eq!(
+        (unknown.old, &*unknown.reason),
+        (Health::Up, "script timeout")
+    );
+    monitor.shutdown().await;
+}
