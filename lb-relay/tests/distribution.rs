@@ -13,8 +13,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, Ipv4Addr};
 
 use common::{connect_from, read_line, relay, table, Backend};
-use lb_policies::round_robin::RoundRobin;
-use lb_policies::source_hash::SourceHash;
+use lb_policies::{Consistent, RoundRobin, SourceHash};
 
 fn source(i: u8) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2 + i))
@@ -92,4 +91,46 @@ async fn source_hash_sends_each_source_to_one_backend() {
     }
     assert_eq!(counts.len(), 3, "{counts:?}");
     assert_eq!(counts.values().sum::<i32>(), 30);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consistent_hash_moves_only_the_clients_of_a_dead_host() {
+    let (a, b, c) = (
+        Backend::start("a").await,
+        Backend::start("b").await,
+        Backend::start("c").await,
+    );
+    let relay = relay("ch")
+        .forward_to(table("web", &[&a, &b, &c]))
+        .policy(Consistent::new())
+        .build()
+        .unwrap()
+        .start()
+        .unwrap();
+    let to = relay.local_addrs()[0];
+    let mut before: HashMap<u8, String> = HashMap::new();
+    for i in 0..30 {
+        let mut s = connect_from(source(i), to).await;
+        before.insert(i, read_line(&mut s).await);
+    }
+    let on_c = before.values().filter(|p| *p == "c").count();
+    assert!(on_c > 0, "{before:?}");
+    // c dies between checks: the first of its clients to come back marks it down.
+    c.stop().await;
+    for i in 0..30 {
+        let mut s = connect_from(source(i), to).await;
+        let now = read_line(&mut s).await;
+        if before[&i] == "c" {
+            assert!(
+                now == "a" || now == "b",
+                "source {} went to {now}",
+                source(i)
+            );
+        } else {
+            assert_eq!(now, before[&i], "source {} moved", source(i));
+        }
+    }
+    let stats = relay.stats();
+    assert_eq!(stats.failed, 0);
+    assert_eq!(stats.host("web", "c").unwrap().connect_failures, 1);
 }
