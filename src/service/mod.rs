@@ -1,0 +1,173 @@
+//! A `tower::Service` that balances requests over inner services with any [`Policy`].
+//!
+//! [`Balance`] routes each request to one of several inner services. The service is
+//! chosen by a policy over a [`Table`](lb_core::Table) whose hosts stand for the inner
+//! services, with a [`Context`] the caller's closure takes from the request: the client
+//! address, a header, a user id, anything. Each request holds a [`Lease`](lb_core::Lease)
+//! until its response future completes, so [`LeastStates`](lb_policies::LeastStates) and
+//! [`PowerOfTwo`](lb_policies::PowerOfTwo) see requests in flight, not just connections
+//! (as tower's own `PeakEwma`/`PendingRequests` load does, with a pin-projected future
+//! that holds a handle until the work is done).
+//!
+//! Readiness: `poll_ready` answers at once. It fails with
+//! [`BalanceError::NoUsableService`] when the table has no usable host (so a caller never
+//! hangs waiting for a service that cannot come), and succeeds otherwise; the chosen
+//! inner service (a clone, so `S: Clone`) is driven to readiness inside the response
+//! future, which gives per-service backpressure without making one slow service block
+//! the others.
+//!
+//! ```
+//! use lb::service::Balance;
+//! use lb::policies::LeastStates;
+//! use lb::core::Context;
+//! use std::convert::Infallible;
+//! use tower::{service_fn, Service, ServiceExt};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+//! let backend = |name: &'static str| service_fn(move |req: String| async move {
+//!     Ok::<_, Infallible>(format!("{name} answers {req}"))
+//! });
+//! let mut balance = Balance::builder("api", LeastStates::new())
+//!     .service("a", backend("a"))
+//!     .service("b", backend("b"))
+//!     .build(|_req: &String| Context::new())?;
+//! let answer = balance.ready().await?.call("ping".to_owned()).await?;
+//! assert!(answer.ends_with("answers ping"));
+//! # Ok(())
+//! # }
+//! ```
+
+mod builder;
+mod future;
+
+pub use builder::{BalanceBuilder, Named};
+pub use future::ResponseFuture;
+
+use std::fmt;
+use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
+
+use hashbrown::HashMap;
+use lb_core::{Backend, BackendId, Balancer, Context, Policy};
+use tower_service::Service;
+
+/// A boxed error, as tower middleware uses.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Why [`Balance`] could not serve a request.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BalanceError {
+    /// Every host of the table is down, disabled or draining, or has no service.
+    #[error("no usable service in table `{table}`: every host is down, disabled or draining")]
+    NoUsableService {
+        /// The table's name.
+        table: String,
+    },
+}
+
+/// Balances requests over inner services; see the [module docs](self).
+///
+/// `K` takes the [`Context`] from a request: `for<'a> Fn(&'a Req) -> Context<'a>`, so a
+/// key can borrow from the request without copying.
+pub struct Balance<S, P: Policy, K, B: Backend = Named> {
+    balancer: Arc<Balancer<P, B>>,
+    services: Arc<HashMap<BackendId, S>>,
+    key: Arc<K>,
+}
+
+impl<S, P: Policy, K, B: Backend> Balance<S, P, K, B> {
+    /// Balances over `services`, keyed by the ids of `balancer`'s hosts. Hosts without a
+    /// service are never picked; use this form to share a table with a health monitor
+    /// or an admin API.
+    pub fn new(
+        balancer: Arc<Balancer<P, B>>,
+        services: impl IntoIterator<Item = (BackendId, S)>,
+        key: K,
+    ) -> Self {
+        Balance {
+            balancer,
+            services: Arc::new(services.into_iter().collect()),
+            key: Arc::new(key),
+        }
+    }
+
+    /// The balancer (its table, policy and snapshot).
+    pub fn balancer(&self) -> &Arc<Balancer<P, B>> {
+        &self.balancer
+    }
+}
+
+impl<S, P, K, B> Balance<S, P, K, B>
+where
+    P: Policy,
+    B: Backend,
+{
+    fn no_service(&self) -> BalanceError {
+        BalanceError::NoUsableService {
+            table: self.balancer.table().name().to_owned(),
+        }
+    }
+}
+
+impl<S, P, K, B, Req> Service<Req> for Balance<S, P, K, B>
+where
+    S: Service<Req> + Clone,
+    S::Error: Into<BoxError>,
+    P: Policy,
+    B: Backend,
+    K: for<'a> Fn(&'a Req) -> Context<'a>,
+{
+    type Response = S::Response;
+    type Error = BoxError;
+    type Future = ResponseFuture<S, Req, B>;
+
+    fn poll_ready(&mut self, _cx: &mut TaskContext<'_>) -> Poll<Result<(), BoxError>> {
+        let snapshot = self.balancer.snapshot();
+        let any = snapshot
+            .usable()
+            .iter()
+            .any(|&i| self.services.contains_key(&snapshot.id(i as usize)));
+        if any {
+            Poll::Ready(Ok(()))
+        } else {
+            Poll::Ready(Err(self.no_service().into()))
+        }
+    }
+
+    fn call(&mut self, req: Req) -> Self::Future {
+        let ctx = (self.key)(&req);
+        let picked = self
+            .balancer
+            .candidates(&ctx)
+            .find_map(|c| self.services.get(&c.host().id()).map(|s| (c, s)));
+        match picked {
+            Some((candidate, service)) => {
+                let lease = self.balancer.lease(&candidate, &ctx);
+                tracing::trace!(table = %self.balancer.table().name(), host = %lease.name(), "route request");
+                ResponseFuture::new(service.clone(), req, lease)
+            }
+            None => ResponseFuture::failed(self.no_service()),
+        }
+    }
+}
+
+impl<S, P: Policy, K, B: Backend> Clone for Balance<S, P, K, B> {
+    fn clone(&self) -> Self {
+        Balance {
+            balancer: self.balancer.clone(),
+            services: self.services.clone(),
+            key: self.key.clone(),
+        }
+    }
+}
+
+impl<S, P: Policy, K, B: Backend> fmt::Debug for Balance<S, P, K, B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Balance")
+            .field("table", &self.balancer.table().name())
+            .field("services", &self.services.len())
+            .finish()
+    }
+}
