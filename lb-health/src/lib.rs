@@ -1,4 +1,62 @@
 //! # lb-health: active and passive health checks for `lb` tables
+//!
+//! A balancer is only as good as its knowledge of which hosts are alive. This crate
+//! runs relayd's health checks against the hosts of an [`lb_core::Table`] and writes
+//! the results into it, so that every balancer of the table stops picking a dead host
+//! and picks it again when it recovers. Relays also report failed connects
+//! ([`Passive`]), which takes a dead host out at once instead of at the next check.
+//!
+//! ```no_run
+//! use lb_core::{Health, Table};
+//! use lb_health::{Monitor, Passive, Reason, SendExpect};
+//! use std::net::SocketAddr;
+//! use std::time::Duration;
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let hosts: Vec<SocketAddr> = vec!["10.0.0.11:25".parse()?, "10.0.0.12:25".parse()?];
+//! let table = Table::new("smtp", hosts)?;
+//!
+//! // relayd: `check send nothing expect "220*"`, `interval 10`, `timeout 200`, `retry 2`.
+//! let builder = Monitor::builder(table.clone())
+//!     .check(SendExpect::smtp())
+//!     .interval(Duration::from_secs(10))
+//!     .timeout(Duration::from_millis(200))
+//!     .retry(2)
+//!     .on_demote(|table, d| eprintln!("table {table}: {d:?}"));
+//! let mut events = builder.subscribe();
+//! let monitor = builder.start()?;
+//!
+//! // A relay reports a refused connect: the host is down at once.
+//! let passive = Passive::new(table.clone());
+//! passive.report_failure(table.snapshot().id(0), Reason::ConnectRefused);
+//!
+//! while let Ok(e) = events.recv().await {
+//!     println!("{} {}: {} -> {} ({})", e.table, e.host, e.old, e.new, e.reason);
+//!     if e.new == Health::Up { break; }
+//! }
+//! println!("{:?}", monitor.stats());
+//! # Ok(()) }
+//! ```
+//!
+//! ## Map
+//!
+//! - [`check`][] — the [`Check`] trait, [`Probe`], [`Outcome`], [`Failure`].
+//! - The checks, one module each, in relayd's words: [`tcp`][] ([`Tcp`]),
+//!   [`tls`][] ([`Tls`], [`TlsOptions`]), [`http`][] ([`Http`], with [`digest`][]'s
+//!   [`Digest`]), [`expect`][] ([`SendExpect`], SMTP/POP3/IMAP banners),
+//!   [`binary`][] ([`Binary`]), [`script`][] ([`Script`]); [`verifier`][] holds the
+//!   certificate verifier that accepts anything, relayd's default.
+//! - [`monitor`][] — [`Monitor`] and [`MonitorBuilder`]: interval, timeout, retry, rise,
+//!   fast interval, spreading.
+//! - [`event`][] — [`HostEvent`], [`Source`], [`Demotion`]; [`stats`][] — [`CheckStats`].
+//! - [`passive`][] — [`Passive`], marks from traffic.
+//! - [`reason`][] — [`Reason`], why a check or a connection failed, in relayd's words.
+//! - [`error`][] — [`Error`], settings that cannot work.
+//!
+//! ## Features
+//!
+//! - `tls` (default): the `tls` check, `https`, and `send ... tls`, through rustls with
+//!   the ring provider.
 #![warn(missing_docs)]
 
 mod conn;
