@@ -6,20 +6,18 @@
 //! `GET` and compares the SHA-1 or MD5 digest of the body with `D` (the status is not
 //! looked at). `https` does the same over TLS, unverified by default.
 //!
-//! Responses are parsed with [`httparse`]; the body of a `GET` is framed by
-//! `Content-Length`, by chunked transfer encoding, or by the end of the connection, as
-//! RFC 9112 section 6.3 orders them. Interim `1xx` responses are skipped.
+//! Responses are parsed with [`httparse`] (see the private `response` module); the body
+//! of a `GET` is framed by `Content-Length`, by chunked transfer encoding, or by the end
+//! of the connection, as RFC 9112 section 6.3 orders them.
 
 use futures_util::future::BoxFuture;
-use httparse::Status;
 
-use crate::conn::{self, excerpt, Stream, Transport};
+use crate::conn::{self, Transport};
+use crate::response::{Reader, MAX_HEAD};
 #[cfg(feature = "tls")]
 use crate::TlsOptions;
 use crate::{Check, Digest, Error, Failure, Outcome, Probe, Reason};
 
-/// The most a response head may take.
-const MAX_HEAD: usize = 16 * 1024;
 /// The default limit on a body read for its digest.
 const DEFAULT_MAX_BODY: usize = 1024 * 1024;
 
@@ -173,221 +171,9 @@ fn is_token_text(s: &str) -> bool {
     s.bytes().all(|b| b.is_ascii_graphic())
 }
 
-fn invalid(detail: impl Into<String>) -> Failure {
-    Failure::new(Reason::InvalidResponse).with_detail(detail)
-}
-
-/// What the response head says about the body.
-#[derive(Debug)]
-struct Head {
-    code: u16,
-    /// Where the body starts in the buffer.
-    start: usize,
-    framing: Framing,
-}
-
-#[derive(Debug, PartialEq, Eq)]
-enum Framing {
-    Length(u64),
-    Chunked,
-    UntilClose,
-}
-
-/// A response read incrementally from the stream into one buffer.
-struct Reader<'a> {
-    stream: Stream,
-    buf: Vec<u8>,
-    limit: usize,
-    probe: &'a Probe,
-}
-
-impl Reader<'_> {
-    /// Reads more; `Ok(false)` at the end of the stream.
-    async fn more(&mut self) -> Result<bool, Failure> {
-        if self.buf.len() >= self.limit {
-            return Err(invalid("response larger than the read limit"));
-        }
-        let n = conn::read_more(
-            &mut self.stream,
-            &mut self.buf,
-            self.limit,
-            self.probe.deadline(),
-        )
-        .await?;
-        Ok(n > 0)
-    }
-
-    /// Reads until `buf` holds at least `len` bytes.
-    async fn fill(&mut self, len: usize) -> Result<(), Failure> {
-        while self.buf.len() < len {
-            if !self.more().await? {
-                return Err(invalid("body cut short by the end of the connection"));
-            }
-        }
-        Ok(())
-    }
-
-    /// Reads and parses the final (non-1xx) response head.
-    async fn head(&mut self) -> Result<Head, Failure> {
-        let mut from = 0;
-        loop {
-            let mut headers = [httparse::EMPTY_HEADER; 64];
-            let mut resp = httparse::Response::new(&mut headers);
-            match resp.parse(&self.buf[from..]) {
-                Ok(Status::Complete(len)) => {
-                    let code = resp.code.unwrap_or(0);
-                    if (100..200).contains(&code) && code != 101 {
-                        from += len;
-                        continue;
-                    }
-                    let framing = framing(code, resp.headers)?;
-                    return Ok(Head {
-                        code,
-                        start: from + len,
-                        framing,
-                    });
-                }
-                Ok(Status::Partial) if self.buf.len() - from >= MAX_HEAD => {
-                    return Err(invalid("response head larger than 16 KiB"))
-                }
-                Ok(Status::Partial) => {
-                    if !self.more().await? {
-                        return Err(invalid(format!(
-                            "connection closed before the end of the response head, after {}",
-                            excerpt(&self.buf[from..])
-                        )));
-                    }
-                }
-                Err(e) => return Err(invalid(format!("{e} in {}", excerpt(&self.buf[from..])))),
-            }
-        }
-    }
-
-    /// Reads the body that `head` announces, up to `max` bytes.
-    async fn body(&mut self, head: &Head, max: usize) -> Result<Vec<u8>, Failure> {
-        let too_big = || invalid(format!("body larger than {max} bytes"));
-        match head.framing {
-            Framing::Length(n) => {
-                let n = usize::try_from(n)
-                    .ok()
-                    .filter(|&n| n <= max)
-                    .ok_or_else(too_big)?;
-                self.fill(head.start + n).await?;
-                Ok(self.buf[head.start..head.start + n].to_vec())
-            }
-            Framing::UntilClose => loop {
-                if self.buf.len() - head.start > max {
-                    return Err(too_big());
-                }
-                if !self.more().await? {
-                    return Ok(self.buf[head.start..].to_vec());
-                }
-            },
-            Framing::Chunked => {
-                let mut body = Vec::new();
-                let mut pos = head.start;
-                loop {
-                    match httparse::parse_chunk_size(&self.buf[pos..]) {
-                        Ok(Status::Complete((used, 0))) => {
-                            let _ = used; // trailers are not needed for a digest
-                            return Ok(body);
-                        }
-                        Ok(Status::Complete((used, size))) => {
-                            let size = usize::try_from(size)
-                                .ok()
-                                .filter(|&s| body.len().saturating_add(s) <= max)
-                                .ok_or_else(too_big)?;
-                            pos += used;
-                            self.fill(pos + size + 2).await?;
-                            body.extend_from_slice(&self.buf[pos..pos + size]);
-                            if &self.buf[pos + size..pos + size + 2] != b"\r\n" {
-                                return Err(invalid("chunk not followed by CRLF"));
-                            }
-                            pos += size + 2;
-                        }
-                        Ok(Status::Partial) => {
-                            if !self.more().await? {
-                                return Err(invalid("chunked body cut short"));
-                            }
-                        }
-                        Err(_) => return Err(invalid("invalid chunk size")),
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// How the body of a response with `code` and `headers` ends (RFC 9112, 6.3).
-fn framing(code: u16, headers: &[httparse::Header<'_>]) -> Result<Framing, Failure> {
-    if code == 204 || code == 304 {
-        return Ok(Framing::Length(0));
-    }
-    let value = |name: &'static str| {
-        headers
-            .iter()
-            .filter(move |h| h.name.eq_ignore_ascii_case(name))
-            .map(|h| String::from_utf8_lossy(h.value).trim().to_ascii_lowercase())
-    };
-    if let Some(te) = value("transfer-encoding").next_back() {
-        if te.rsplit(',').next().map(str::trim) == Some("chunked") {
-            return Ok(Framing::Chunked);
-        }
-        return Ok(Framing::UntilClose);
-    }
-    let mut length = None;
-    for v in value("content-length") {
-        let n: u64 = v
-            .parse()
-            .map_err(|_| invalid(format!("invalid Content-Length {v:?}")))?;
-        if length.is_some_and(|l| l != n) {
-            return Err(invalid("conflicting Content-Length headers"));
-        }
-        length = Some(n);
-    }
-    Ok(length.map_or(Framing::UntilClose, Framing::Length))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn h<'a>(name: &'a str, value: &'a str) -> httparse::Header<'a> {
-        httparse::Header {
-            name,
-            value: value.as_bytes(),
-        }
-    }
-
-    #[test]
-    fn framing_rules() {
-        assert_eq!(
-            framing(200, &[h("Content-Length", "12")]),
-            Ok(Framing::Length(12))
-        );
-        assert_eq!(framing(200, &[]), Ok(Framing::UntilClose));
-        assert_eq!(
-            framing(
-                200,
-                &[
-                    h("Transfer-Encoding", "gzip, chunked"),
-                    h("Content-Length", "3")
-                ]
-            ),
-            Ok(Framing::Chunked)
-        );
-        assert_eq!(
-            framing(304, &[h("Content-Length", "12")]),
-            Ok(Framing::Length(0))
-        );
-        assert_eq!(
-            framing(200, &[h("content-length", "1"), h("Content-Length", "2")])
-                .unwrap_err()
-                .reason(),
-            Reason::InvalidResponse
-        );
-        assert!(framing(200, &[h("Content-Length", "-1")]).is_err());
-    }
 
     #[test]
     fn requests() {

@@ -71,6 +71,7 @@ pub mod http;
 pub mod monitor;
 pub mod passive;
 pub mod reason;
+mod response;
 mod runner;
 mod schedule;
 pub mod script;

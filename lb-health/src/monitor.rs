@@ -30,7 +30,11 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 /// Runs the checks of one table and writes the results into it.
 ///
 /// Dropping the monitor (or [`shutdown`](Monitor::shutdown)) ends every task it
-/// started; health stays as last written.
+/// started; health stays as last written. The table keeps the monitor's change
+/// listener, which does nothing once the monitor is gone.
+///
+/// Disabled and draining hosts are checked too (relayd skips them), so that their
+/// health is known the moment an operator enables them again.
 ///
 /// ```no_run
 /// use lb_core::Table;

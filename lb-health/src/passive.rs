@@ -25,7 +25,10 @@ use crate::Reason;
 /// Passive health for one table: traffic reports outcomes, `N` consecutive failures
 /// (default 1) mark a host down at once, active checks bring it back.
 ///
-/// A cheap handle (an `Arc` inside): clone it into every connection task. `Send + Sync`.
+/// A cheap handle (an `Arc` inside): create one per table and clone it into every
+/// connection task. `Send + Sync`. Each [`Passive::new`] registers a listener on the
+/// table (to forget counts of hosts that recover or leave) that the table keeps for its
+/// lifetime, so do not create one per connection.
 ///
 /// Defaults:
 /// - threshold 1: the first failed connect marks the host down.
