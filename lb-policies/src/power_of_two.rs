@@ -13,7 +13,7 @@
 //!
 //! The two hosts are distinct; with unequal weights each is drawn in proportion to its
 //! weight (the second among the hosts other than the first, see
-//! [`Sampler`](crate::sample::Sampler)), and their loads are compared as states per
+//! [`Sampler`]), and their loads are compared as states per
 //! weight, exactly. On a tie the first draw wins, which is itself random.
 //!
 //! Failover: the other host of the two, then the hosts after it in configuration order.

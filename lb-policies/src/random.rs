@@ -8,7 +8,7 @@
 //!
 //! With unequal weights a host is drawn with probability `weight / total usable weight`
 //! from a Vose alias table built when the snapshot is published (see
-//! [`Sampler`](crate::sample::Sampler)): O(1) per pick, two random numbers, whatever the
+//! [`Sampler`]): O(1) per pick, two random numbers, whatever the
 //! number of hosts.
 //!
 //! Randomness: fastrand's thread-local wyrand by default (no shared state, no lock), or
