@@ -10,10 +10,9 @@
 //! compare-exchange, so two concurrent picks never both take the host after a down
 //! one.
 //!
-//! **Unequal weights: smooth weighted round-robin** (nginx's algorithm, also pf's for
-//! weighted round-robin pools; see the `smooth` module). Over every cycle of `S` picks,
-//! `S` being the sum of the usable hosts' weights (divided by their common divisor),
-//! each host gets exactly `weight` picks, spread out rather than in bursts. The cycle is
+//! **Unequal weights: smooth weighted round-robin** (nginx's algorithm, 2012). Over
+//! every cycle of `S` picks, `S` being the sum of the usable hosts' weights, each host
+//! gets exactly `weight` picks, spread out rather than in bursts. The cycle is
 //! precomputed when a snapshot is published (that is, on every health or admin change)
 //! and a pick reads the entry under an atomic position: O(1). A cycle longer than the
 //! [schedule limit](RoundRobin::with_schedule_limit) (default 2^20 entries), or too

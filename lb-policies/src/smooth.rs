@@ -1,8 +1,9 @@
 //! Smooth weighted round-robin exactly as nginx picks, and the period it repeats.
 //!
-//! nginx's smooth weighted round-robin (Maxim Dounin, nginx changeset 52327e0627f4,
-//! "Upstream: smooth weighted round-robin balancing", 2012; pf's round-robin pools use
-//! the same idea): every host carries a `current` value starting at 0. Each pick adds
+//! nginx's smooth weighted round-robin (Maxim Dounin's nginx commit "Upstream: smooth
+//! weighted round-robin balancing", May 2012, in `ngx_http_upstream_round_robin.c`;
+//! its message works the {5, 1, 1} example below through): every host carries a
+//! `current` value starting at 0. Each pick adds
 //! every host's weight to its `current`, takes the host with the largest one (the first
 //! in configuration order on ties) and subtracts the total weight `S` from it. Over any
 //! `S` consecutive picks each host is picked exactly `weight` times, and the picks of a
