@@ -17,6 +17,7 @@ use crate::proxy::ProxyProtocol;
 use crate::relay::{Relay, RelayService};
 use crate::service::{SessionService, Shared};
 use crate::stats::Counters;
+use crate::validate;
 use crate::window::Windows;
 use crate::{BackendPort, BuildError, Settings, TcpOptions};
 
@@ -233,40 +234,8 @@ impl<L> RelayBuilder<L> {
         L::Service: RelayService,
     {
         let mut settings = self.settings;
+        validate::check(&self.name, &self.listen, self.forwards.len(), &settings)?;
         let relay = || self.name.clone();
-        if self.name.is_empty() || self.name.len() > 64 {
-            return Err(BuildError::InvalidName { name: self.name });
-        }
-        if self.listen.is_empty() {
-            return Err(BuildError::NoListenAddress { relay: relay() });
-        }
-        for (i, ip) in self.listen.iter().enumerate() {
-            if self.listen[..i].contains(ip) {
-                return Err(BuildError::DuplicateListenAddress {
-                    relay: relay(),
-                    ip: *ip,
-                });
-            }
-        }
-        if self.forwards.is_empty() {
-            return Err(BuildError::NoTable { relay: relay() });
-        }
-        if settings.backend_port == BackendPort::Fixed(0) {
-            return Err(BuildError::ZeroBackendPort { relay: relay() });
-        }
-        for (setting, value) in [
-            ("connect timeout", settings.connect_timeout),
-            ("session idle timeout", settings.idle_timeout),
-        ] {
-            if value < Duration::from_millis(1) {
-                return Err(BuildError::ZeroTimeout {
-                    relay: relay(),
-                    setting,
-                    value,
-                });
-            }
-        }
-        check_ranges(&relay(), &settings)?;
         settings.listen = self
             .listen
             .iter()
@@ -306,51 +275,4 @@ impl<L> RelayBuilder<L> {
         let service = self.layer.layer(SessionService::new(shared.clone()));
         Ok(Relay::new(shared, service))
     }
-}
-
-/// Limits on the numeric settings.
-fn check_ranges(relay: &str, settings: &Settings) -> Result<(), BuildError> {
-    let out_of_range = |setting, value: u64, expected| BuildError::OutOfRange {
-        relay: relay.to_owned(),
-        setting,
-        value,
-        expected,
-    };
-    if settings.max_sessions == 0 || settings.max_sessions > tokio::sync::Semaphore::MAX_PERMITS {
-        return Err(out_of_range(
-            "max sessions",
-            settings.max_sessions as u64,
-            "1 or more sessions",
-        ));
-    }
-    if settings.passive_threshold == 0 {
-        return Err(out_of_range(
-            "passive threshold",
-            0,
-            "at least 1 consecutive failure",
-        ));
-    }
-    let tcp = &settings.tcp;
-    if tcp.backlog == 0 || tcp.backlog > i32::MAX as u32 {
-        return Err(out_of_range(
-            "backlog",
-            u64::from(tcp.backlog),
-            "1..=2147483647 connections",
-        ));
-    }
-    for (setting, size) in [
-        ("send buffer", tcp.send_buffer),
-        ("recv buffer", tcp.recv_buffer),
-    ] {
-        if let Some(size) = size {
-            if !(1024..=i32::MAX as u32).contains(&size) {
-                return Err(out_of_range(
-                    setting,
-                    u64::from(size),
-                    "1024..=2147483647 bytes",
-                ));
-            }
-        }
-    }
-    Ok(())
 }

@@ -81,7 +81,8 @@
 //! - [`error`]: [`BuildError`], [`StartError`], [`ControlError`].
 //! - Internals: `accept` (listeners, the accept loop and its back-off), `forward`
 //!   (failover over candidates and tables), `session` (one session), `connect`
-//!   (backend connects), `lifecycle` (phases and the session tracker).
+//!   (backend connects), `lifecycle` (phases and the session tracker), `validate`
+//!   (the build-time checks).
 #![warn(missing_docs)]
 
 mod accept;
@@ -98,6 +99,7 @@ pub mod relay;
 pub mod service;
 mod session;
 pub mod stats;
+mod validate;
 pub mod window;
 
 pub use builder::RelayBuilder;
