@@ -60,4 +60,4 @@ pub use power_of_two::PowerOfTwo;
 pub use random::Random;
 pub use round_robin::RoundRobin;
 // re-exports: source_hash, consistent
-// re-exports: sticky
+pub use sticky::{StickyAddress, StickyBuilder, StickyStats};
