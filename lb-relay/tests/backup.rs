@@ -8,8 +8,12 @@
 
 mod common;
 
-use common::{relay, table, who, Backend};
+use std::time::Duration;
+
+use common::{eventually, relay, table, who, Backend};
 use lb_core::{Admin, Health};
+use lb_health::{Monitor, Tcp};
+use tokio::net::TcpListener;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_go_to_the_backup_while_main_is_down_and_come_back() {
@@ -110,4 +114,47 @@ async fn the_failover_limit_bounds_the_tries() {
     assert_eq!(who(to).await, "b1");
     common::eventually("one failed session", || relay.stats().failed == 1).await;
     assert_eq!(relay.stats().connect_failures, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_health_monitor_sessions_leave_the_main_table_and_return() {
+    let (m1, b1) = (Backend::start("m1").await, Backend::start("b1").await);
+    let main = table("main", &[&m1]);
+    // relayd's `check tcp`, every 50 ms.
+    let monitor = Monitor::builder(main.clone())
+        .check(Tcp)
+        .interval(Duration::from_millis(50))
+        .timeout(Duration::from_millis(40))
+        .spread(false)
+        .keep_initial_health(true)
+        .start()
+        .unwrap();
+    let relay = relay("monitored")
+        .forward_to(main.clone())
+        .forward_to(table("backup", &[&b1]))
+        .build()
+        .unwrap()
+        .start()
+        .unwrap();
+    let to = relay.local_addrs()[0];
+    assert_eq!(who(to).await, "m1");
+
+    // m1 dies: whichever notices first (a check or a session's failed connect) marks
+    // it down, and no client sees an error meanwhile.
+    let m1_addr = m1.addr;
+    m1.stop().await;
+    assert_eq!(who(to).await, "b1");
+    eventually("m1 to be down", || {
+        main.snapshot().health(0) == Health::Down
+    })
+    .await;
+    assert_eq!(who(to).await, "b1");
+
+    // m1 returns on the same address: the next check brings it up, and sessions
+    // return to the main table.
+    let _m1 = Backend::serve("m1", TcpListener::bind(m1_addr).await.unwrap());
+    eventually("m1 to be up", || main.snapshot().health(0) == Health::Up).await;
+    assert_eq!(who(to).await, "m1");
+    assert_eq!(relay.stats().failed, 0);
+    monitor.shutdown().await;
 }
