@@ -10,8 +10,11 @@
 
 mod common;
 
+use std::time::Duration;
+
 use common::{relay, table, who, Backend};
 use lb_core::Health;
+use lb_health::{Monitor, Source, Tcp};
 use lb_policies::RoundRobin;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -19,6 +22,15 @@ async fn a_dead_host_costs_no_client_a_failure() {
     let a = Backend::start("a").await;
     let b = Backend::start("b").await;
     let web = table("web", &[&a, &b]);
+    // relayd's default check: tcp every 10 s. Its first round runs at start; the next
+    // one is 10 s away, far beyond this test.
+    let builder = Monitor::builder(web.clone())
+        .check(Tcp)
+        .interval(Duration::from_secs(10))
+        .spread(false)
+        .keep_initial_health(true);
+    let mut events = builder.subscribe();
+    let monitor = builder.start().unwrap();
     let relay = relay("failover")
         .forward_to(web.clone())
         .policy_fn(RoundRobin::new)
@@ -27,6 +39,10 @@ async fn a_dead_host_costs_no_client_a_failure() {
         .start()
         .unwrap();
     let to = relay.local_addrs()[0];
+    common::eventually("the first round of checks", || {
+        monitor.stats().iter().all(|s| s.checks >= 1)
+    })
+    .await;
     assert_eq!(who(to).await, "a");
     assert_eq!(who(to).await, "b");
 
@@ -49,6 +65,15 @@ async fn a_dead_host_costs_no_client_a_failure() {
     assert_eq!(stats.failed, 0);
     assert_eq!(stats.connect_failures, 1);
     assert_eq!(stats.total, 202);
+    // The monitor saw one change, made by the relay's passive health, not by a check.
+    let event = events.try_recv().unwrap();
+    assert_eq!(
+        (event.host.as_str(), event.new, event.source),
+        ("a", Health::Down, Source::External)
+    );
+    assert_eq!(event.reason, "connect refused");
+    assert!(events.try_recv().is_err());
+    monitor.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
