@@ -67,6 +67,7 @@ pub(crate) async fn serve(shared: &Shared, accepted: Accepted) -> Outcome {
         addr,
         table,
     } = connected;
+    tracing::debug!(relay = %settings.name, %peer, %table, host = %lease.name(), %addr, "session started");
     let live = counters.bytes.track();
     let started = Instant::now();
     let result = async {
