@@ -134,3 +134,28 @@ async fn consistent_hash_moves_only_the_clients_of_a_dead_host() {
     assert_eq!(stats.failed, 0);
     assert_eq!(stats.host("web", "c").unwrap().connect_failures, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_port_on_ipv4_and_ipv6() {
+    if tokio::net::TcpListener::bind("[::1]:0").await.is_err() {
+        eprintln!("no ::1 on this machine: dual-stack test not run");
+        return;
+    }
+    let a = Backend::start("a").await;
+    let relay = relay("dual")
+        .listen("::1".parse().unwrap())
+        .forward_to(table("web", &[&a]))
+        .build()
+        .unwrap()
+        .start()
+        .unwrap();
+    let addrs = relay.local_addrs();
+    assert_eq!(addrs.len(), 2);
+    assert!(addrs[0].is_ipv4() && addrs[1].is_ipv6());
+    // Port 0 picked a free port once; both families listen on it.
+    assert_eq!(addrs[0].port(), addrs[1].port());
+    for addr in addrs {
+        let mut s = connect_from(addr.ip(), *addr).await;
+        assert_eq!(read_line(&mut s).await, "a");
+    }
+}
