@@ -7,9 +7,12 @@
 //! - `throughput`: one stream of 1 GiB from the client to a backend that discards it,
 //!   timed until the backend's close reaches the client (median of 3 runs);
 //! - `connections`: new connections per second, each one connect, a 1-byte echo and a
-//!   close, from 4 concurrent clients (8000 connections per path);
+//!   close, from 4 concurrent clients (median of 3 rounds of 2000 connections);
 //! - `latency p50` / `latency p99`: a 64-byte request and its 64-byte echo on one open
-//!   connection, 20 000 round trips after 1000 of warm-up.
+//!   connection per path, 20 000 round trips after 1000 of warm-up.
+//!
+//! The two paths alternate (run, round, or block of 2000 round trips at a time), so
+//! background load on the machine falls on both alike.
 //!
 //! The relay runs with its defaults (splice on Linux, nodelay); `LB_BENCH_SPLICE=0`
 //! runs it with the portable copy instead. Everything (backends, relay, clients) shares
@@ -33,28 +36,34 @@ use tokio::net::{TcpListener, TcpStream};
 struct Sizes {
     stream_bytes: u64,
     stream_runs: usize,
+    connection_rounds: usize,
     connection_clients: usize,
     connections_per_client: usize,
     warmup_round_trips: usize,
-    round_trips: usize,
+    round_trip_blocks: usize,
+    round_trips_per_block: usize,
 }
 
 const FULL: Sizes = Sizes {
     stream_bytes: 1 << 30,
     stream_runs: 3,
+    connection_rounds: 3,
     connection_clients: 4,
-    connections_per_client: 2000,
+    connections_per_client: 500,
     warmup_round_trips: 1000,
-    round_trips: 20_000,
+    round_trip_blocks: 10,
+    round_trips_per_block: 2000,
 };
 
 const SMOKE: Sizes = Sizes {
     stream_bytes: 1 << 20,
     stream_runs: 1,
+    connection_rounds: 1,
     connection_clients: 2,
     connections_per_client: 10,
     warmup_round_trips: 10,
-    round_trips: 100,
+    round_trip_blocks: 2,
+    round_trips_per_block: 50,
 };
 
 const LOOPBACK: Ipv4Addr = Ipv4Addr::LOCALHOST;
@@ -115,12 +124,32 @@ async fn run(sizes: &Sizes, splice: bool) -> Result<Vec<String>, Box<dyn std::er
         "Gbit/s",
     ));
 
-    let relay = connections(setup.relay_echo, sizes).await?;
-    let direct = connections(setup.direct_echo, sizes).await?;
-    lines.push(line("connections", relay, direct, "conn/s"));
+    let (mut relay, mut direct) = (Vec::new(), Vec::new());
+    for _ in 0..sizes.connection_rounds {
+        relay.push(connections(setup.relay_echo, sizes).await?);
+        direct.push(connections(setup.direct_echo, sizes).await?);
+    }
+    lines.push(line(
+        "connections",
+        median(&mut relay),
+        median(&mut direct),
+        "conn/s",
+    ));
 
-    let mut relay = round_trips(setup.relay_echo, sizes).await?;
-    let mut direct = round_trips(setup.direct_echo, sizes).await?;
+    let mut relay_conn = EchoClient::connect(setup.relay_echo).await?;
+    let mut direct_conn = EchoClient::connect(setup.direct_echo).await?;
+    relay_conn
+        .round_trips(sizes.warmup_round_trips, None)
+        .await?;
+    direct_conn
+        .round_trips(sizes.warmup_round_trips, None)
+        .await?;
+    let (mut relay, mut direct) = (Vec::new(), Vec::new());
+    for _ in 0..sizes.round_trip_blocks {
+        let n = sizes.round_trips_per_block;
+        relay_conn.round_trips(n, Some(&mut relay)).await?;
+        direct_conn.round_trips(n, Some(&mut direct)).await?;
+    }
     for (name, q) in [("latency p50", 0.50), ("latency p99", 0.99)] {
         let micros = |samples: &mut [f64]| percentile(samples, q) * 1e6;
         lines.push(line(name, micros(&mut relay), micros(&mut direct), "us"));
@@ -184,7 +213,15 @@ async fn spawn_backend(kind: Backend) -> io::Result<SocketAddr> {
 
 async fn serve(kind: Backend, mut stream: TcpStream) -> io::Result<()> {
     stream.set_nodelay(true)?;
-    let mut buf = vec![0u8; 256 * 1024];
+    // Large reads for the stream; small ones for echoes, where a fresh connection's
+    // zeroed buffer would otherwise dominate the connection figure.
+    let mut buf = vec![
+        0u8;
+        match kind {
+            Backend::Sink => 256 * 1024,
+            Backend::Echo => 4096,
+        }
+    ];
     loop {
         let n = stream.read(&mut buf).await?;
         if n == 0 {
@@ -237,20 +274,33 @@ async fn connections(addr: SocketAddr, sizes: &Sizes) -> io::Result<f64> {
     Ok(total / start.elapsed().as_secs_f64())
 }
 
-/// Seconds per round trip of a 64-byte request and its echo, on one connection.
-async fn round_trips(addr: SocketAddr, sizes: &Sizes) -> io::Result<Vec<f64>> {
-    let mut stream = TcpStream::connect(addr).await?;
-    stream.set_nodelay(true)?;
-    let request = [0x42u8; 64];
-    let mut response = [0u8; 64];
-    let mut samples = Vec::with_capacity(sizes.round_trips);
-    for i in 0..sizes.warmup_round_trips + sizes.round_trips {
-        let start = Instant::now();
-        stream.write_all(&request).await?;
-        stream.read_exact(&mut response).await?;
-        if i >= sizes.warmup_round_trips {
-            samples.push(start.elapsed().as_secs_f64());
-        }
+/// One open connection to an echo backend.
+struct EchoClient(TcpStream);
+
+impl EchoClient {
+    async fn connect(addr: SocketAddr) -> io::Result<Self> {
+        let stream = TcpStream::connect(addr).await?;
+        stream.set_nodelay(true)?;
+        Ok(EchoClient(stream))
     }
-    Ok(samples)
+
+    /// `n` round trips of a 64-byte request and its echo; the seconds each took are
+    /// pushed to `samples` if given.
+    async fn round_trips(
+        &mut self,
+        n: usize,
+        mut samples: Option<&mut Vec<f64>>,
+    ) -> io::Result<()> {
+        let request = [0x42u8; 64];
+        let mut response = [0u8; 64];
+        for _ in 0..n {
+            let start = Instant::now();
+            self.0.write_all(&request).await?;
+            self.0.read_exact(&mut response).await?;
+            if let Some(samples) = samples.as_deref_mut() {
+                samples.push(start.elapsed().as_secs_f64());
+            }
+        }
+        Ok(())
+    }
 }

@@ -2,8 +2,8 @@
 //!
 //! The target is under 4 KiB per idle session. This binary holds a single test
 //! (so no other test allocates meanwhile) that opens 1000 loopback sessions through
-//! `copy::bidirectional`, moves a few kilobytes each way through each of them so their
-//! copy paths have been used, lets them go idle, and divides the growth of live heap
+//! `copy::bidirectional`, moves 128 KiB each way through each of them so their copy
+//! paths have been used (with splice, past the switch from the portable copy), lets them go idle, and divides the growth of live heap
 //! bytes by the number of sessions. It counts the spawned task (the `bidirectional`
 //! future with its timer and counters) and, separately, the tokio registrations of the
 //! two sockets the relay owns per session. Kernel memory (socket buffers, splice pipes)
@@ -110,6 +110,8 @@ async fn measure(splice: bool) -> Measured {
     // Four streams per session were created; the relay owns two of them, half.
     let sockets = (live() - before_sockets) / (2 * SESSIONS as isize);
 
+    let payload = vec![0x5Au8; 128 * 1024];
+    let mut buf = vec![0u8; 128 * 1024];
     let before_tasks = live();
     for (relay_client, relay_server) in relay_sides.drain(..) {
         let opts = opts.clone();
@@ -118,9 +120,7 @@ async fn measure(splice: bool) -> Measured {
             bidirectional(relay_client, relay_server, &opts, &progress).await
         }));
     }
-    // Move 4 KiB each way through every session, then let them all go idle.
-    let payload = [0x5Au8; 4096];
-    let mut buf = [0u8; 4096];
+    // Move 128 KiB each way through every session, then let them all go idle.
     for pair in peers.chunks_mut(2) {
         let [client, backend] = pair else {
             unreachable!("peers come in pairs")

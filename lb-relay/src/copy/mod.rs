@@ -17,15 +17,17 @@
 //!
 //! ## Zero copy on Linux
 //!
-//! With the default-on `splice` feature on Linux and [`CopyOptions::splice`] set, each
-//! direction moves bytes with `splice(2)` from the source socket into a pipe and from
-//! the pipe into the destination socket, so payload never enters user space (the
-//! technique HAProxy uses for TCP; relays built this way reach about twice the loopback
-//! throughput of a read/write copy, see `shared/reference/anchors.md`). A direction
-//! creates its pipe when it first has data to move, so a session that never sends in a
-//! direction holds no pipe for it; if the pipe cannot be created (descriptor limits),
-//! that direction falls back to the portable copy at run time. Elsewhere, or with the
-//! feature off, the portable copy is compiled alone.
+//! With the default-on `splice` feature on Linux and [`CopyOptions::splice`] set, a
+//! direction that has moved more than 64 KiB switches to `splice(2)`: from the source
+//! socket into a pipe and from the pipe into the destination socket, so payload never
+//! enters user space (the technique HAProxy uses for TCP; splice-based relays reach
+//! about twice the loopback throughput of read/write copies, see
+//! `shared/reference/anchors.md`). The first 64 KiB go through the portable copy, so
+//! short exchanges (a request and a response, a health probe) never pay for creating
+//! and closing a pipe, and only bulk directions hold one. The switch happens with
+//! every byte read also written, so nothing is reordered. If the pipe cannot be
+//! created (descriptor limits), the direction stays on the portable copy. Elsewhere,
+//! or with the feature off, the portable copy is compiled alone.
 //!
 //! ## Memory of an idle session
 //!
@@ -236,6 +238,12 @@ async fn one_way(
     }
 }
 
+/// Bytes a direction copies through user space before it switches to splice. Short
+/// exchanges (a request, a response, a 1-byte echo) never pay for a pipe: creating and
+/// closing one costs three system calls and two descriptors.
+#[cfg(all(target_os = "linux", feature = "splice"))]
+const SPLICE_AFTER: u64 = 64 * 1024;
+
 #[cfg(all(target_os = "linux", feature = "splice"))]
 async fn copy_until_eof(
     src: &TcpStream,
@@ -243,17 +251,19 @@ async fn copy_until_eof(
     dir: &Direction<'_>,
     use_splice: bool,
 ) -> io::Result<()> {
-    if use_splice {
-        // Create the pipe only once there is something to move.
-        src.readable().await?;
-        match splice::Pipe::new() {
-            Ok(pipe) => return splice::copy(src, dst, pipe, dir).await,
-            Err(error) => {
-                tracing::warn!(%error, "cannot create a pipe for splice, copying through user space");
-            }
+    if !use_splice {
+        return portable::copy(src, dst, dir, u64::MAX).await.map(drop);
+    }
+    if portable::copy(src, dst, dir, SPLICE_AFTER).await? == portable::Stopped::Eof {
+        return Ok(());
+    }
+    match splice::Pipe::new() {
+        Ok(pipe) => splice::copy(src, dst, pipe, dir).await,
+        Err(error) => {
+            tracing::warn!(%error, "cannot create a pipe for splice, copying through user space");
+            portable::copy(src, dst, dir, u64::MAX).await.map(drop)
         }
     }
-    portable::copy(src, dst, dir).await
 }
 
 #[cfg(not(all(target_os = "linux", feature = "splice")))]
@@ -263,5 +273,5 @@ async fn copy_until_eof(
     dir: &Direction<'_>,
     _splice: bool,
 ) -> io::Result<()> {
-    portable::copy(src, dst, dir).await
+    portable::copy(src, dst, dir, u64::MAX).await.map(drop)
 }

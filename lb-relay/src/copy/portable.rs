@@ -15,16 +15,39 @@ use super::Direction;
 /// is held only while data is moving.
 const BUFFER: usize = 64 * 1024;
 
-/// Copies `src` to `dst` until EOF on `src`.
-pub(super) async fn copy(src: &TcpStream, dst: &TcpStream, dir: &Direction<'_>) -> io::Result<()> {
+/// Why [`copy`] returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Stopped {
+    /// EOF on the source, every byte written.
+    Eof,
+    /// The byte limit was reached with every byte read also written: the caller may
+    /// continue the direction another way (splice) without reordering anything.
+    Limit,
+}
+
+/// Copies `src` to `dst` until EOF on `src`, or until at least `limit` bytes were
+/// copied by this call.
+pub(super) async fn copy(
+    src: &TcpStream,
+    dst: &TcpStream,
+    dir: &Direction<'_>,
+    limit: u64,
+) -> io::Result<Stopped> {
+    let mut copied = 0u64;
     loop {
         src.readable().await?;
         let mut buf = Vec::with_capacity(BUFFER);
         loop {
             buf.clear();
             match src.try_read_buf(&mut buf) {
-                Ok(0) => return Ok(()),
-                Ok(_) => write_all(dst, &buf, dir).await?,
+                Ok(0) => return Ok(Stopped::Eof),
+                Ok(n) => {
+                    write_all(dst, &buf, dir).await?;
+                    copied += n as u64;
+                    if copied >= limit {
+                        return Ok(Stopped::Limit);
+                    }
+                }
                 // Spurious readiness or the burst is over: drop the buffer and wait.
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
