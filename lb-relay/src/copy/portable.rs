@@ -35,7 +35,7 @@ pub(super) async fn copy(
 ) -> io::Result<Stopped> {
     let mut copied = 0u64;
     loop {
-        src.readable().await?;
+        super::read_ready(src).await?;
         let mut buf = Vec::with_capacity(BUFFER);
         loop {
             buf.clear();
@@ -59,7 +59,7 @@ pub(super) async fn copy(
 
 async fn write_all(dst: &TcpStream, mut data: &[u8], dir: &Direction<'_>) -> io::Result<()> {
     while !data.is_empty() {
-        dst.writable().await?;
+        super::write_ready(dst).await?;
         match dst.try_write(data) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(n) => {

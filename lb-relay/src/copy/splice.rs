@@ -129,7 +129,7 @@ pub(super) async fn copy(
     loop {
         // Fill: the pipe is empty here, so EAGAIN can only come from the socket.
         let n = loop {
-            src.readable().await?;
+            super::read_ready(src).await?;
             let capacity = pipe.capacity;
             match src.try_io(Interest::READABLE, || splice(src_fd, pipe_in, capacity)) {
                 Ok(n) => break n,
@@ -148,7 +148,7 @@ pub(super) async fn copy(
         }
         // Drain: the pipe holds data, so EAGAIN can only come from the socket.
         while pipe.len > 0 {
-            dst.writable().await?;
+            super::write_ready(dst).await?;
             match dst.try_io(Interest::WRITABLE, || splice(pipe_out, dst_fd, pipe.len)) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => {
