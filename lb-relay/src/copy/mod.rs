@@ -34,7 +34,7 @@
 //! The portable copy allocates its buffer when the source becomes readable and frees it
 //! as soon as the source would block with nothing left to write, so an idle session
 //! holds no copy buffer at all: only the state of this future (about 1.2 KB, kept small
-//! by waiting on the streams' own waker slots, see [`read_ready`]), its task header,
+//! by waiting on the streams' own waker slots, `poll_read_ready`), its task header,
 //! and the sockets' tokio registrations, about 1.9 KB in all on x86-64. The
 //! `copy_idle_memory` integration test measures it with a counting allocator and fails
 //! above 4 KiB. Kernel memory (socket buffers, the pipes of bulk directions) is not
