@@ -359,3 +359,44 @@ async fn reset_is_an_error_with_splice() {
 async fn reset_is_an_error_with_the_portable_copy() {
     reset_is_an_error(false).await;
 }
+
+/// `Duration::MAX` cannot be added to an instant: it means no idle timeout, not a
+/// panic. A year of (paused) silence later, the session still relays.
+#[tokio::test(start_paused = true)]
+async fn an_unrepresentable_idle_timeout_means_none() {
+    let mut s = session(CopyOptions {
+        idle_timeout: Duration::MAX,
+        splice: true,
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(365 * 24 * 3600)).await;
+    assert!(!s.copy.is_finished(), "the session timed out");
+    s.client.write_all(b"still here").await.expect("write");
+    let mut buf = [0u8; 10];
+    s.backend.read_exact(&mut buf).await.expect("read");
+    assert_eq!(&buf, b"still here");
+    drop((s.client, s.backend));
+    let totals = finish(s.copy).await;
+    assert_eq!(
+        totals,
+        Totals {
+            client_to_server: 10,
+            server_to_client: 0,
+            end: End::Closed
+        }
+    );
+}
+
+/// A zero idle timeout ends the session before anything moves.
+#[tokio::test(start_paused = true)]
+async fn a_zero_idle_timeout_ends_the_session_at_once() {
+    let s = session(CopyOptions {
+        idle_timeout: Duration::ZERO,
+        splice: false,
+    })
+    .await;
+    let start = tokio::time::Instant::now();
+    let totals = finish(s.copy).await;
+    assert_eq!(totals.end, End::IdleTimeout);
+    assert_eq!(start.elapsed(), Duration::ZERO);
+}

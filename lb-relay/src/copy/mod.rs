@@ -60,9 +60,11 @@ use tokio::time::Instant;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CopyOptions {
     /// Close the session when no byte (and no FIN) moved in either direction for this
-    /// long. A duration too large to add to the current instant means no timeout.
+    /// long. Zero ends the session at once; a duration too large to add to the current
+    /// instant (`Duration::MAX`) means no timeout.
     pub idle_timeout: Duration,
-    /// Use `splice(2)` through a pipe per direction where available.
+    /// Use `splice(2)` through a pipe for each direction past its first 64 KiB, on Linux
+    /// with the `splice` feature (ignored elsewhere).
     pub splice: bool,
 }
 
