@@ -1,0 +1,149 @@
+//! Health: one state per Exchange server, from checks of every service it runs.
+//!
+//! relayd checks each relay's table separately, so with one `table <exchange>` used by
+//! eight relays, a server whose IMAP service died would still get IMAP clients as long
+//! as the check of some other relay passed, or be taken out of all eight by one of them,
+//! depending on which relay's check ran last. An `lb` table has one health state per
+//! host, shared by every relay. We make that state mean something definite: a server
+//! is up when **every** one of its eight services answers ([`AllOf`], a check of
+//! checks, run concurrently under one deadline). A server that lost any service is
+//! taken out of all relays, which is what Exchange wants anyway: its clients must reach
+//! every protocol on one server. (The alternative, one table and one monitor per
+//! relay, would let a client's OWA and IMAP sessions land on different servers.)
+//!
+//! The checks, where a protocol check says more than relayd's `check tcp`:
+//! - HTTPS: `check https "/owa/auth/logon.aspx" code 200`: TLS works and OWA's logon
+//!   page answers (a TCP connect succeeds even when IIS answers 503);
+//! - POP3, IMAP and their TLS versions: `send nothing expect "+OK*"` / `"* OK*"`, with
+//!   `tls` for the secure ports: the banner shows that the mail service itself is up;
+//! - RPC: `check tcp`, as in the seed: a DCE/RPC bind is more than a health check
+//!   should speak.
+//!
+//! `--check tcp` uses `check tcp` everywhere, exactly as the seed.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::future::{join_all, BoxFuture};
+use lb::health::{Check, Failure, Http, Outcome, Probe, SendExpect, Tcp, TlsOptions};
+
+use crate::cli::CheckKind;
+use crate::services::{Protocol, Service};
+
+/// The HTTPS check's path: OWA's logon page, present on Exchange 2010 and later.
+pub const OWA_PATH: &str = "/owa/auth/logon.aspx";
+
+/// The check interval with the demo servers: 1 s, so that the demonstration is short
+/// (relayd's default is 10 s).
+pub const DEMO_INTERVAL: Duration = Duration::from_secs(1);
+/// The check interval with real servers: relayd's default.
+pub const REAL_INTERVAL: Duration = Duration::from_secs(10);
+/// The time a whole check round may take: relayd's 200 ms is enough on a LAN, but three
+/// TLS handshakes of an unoptimised (debug) build on a busy machine can take longer.
+pub const TIMEOUT: Duration = Duration::from_millis(500);
+
+/// One service of a host, checked on its own port.
+struct Part {
+    relay: &'static str,
+    port: u16,
+    check: Arc<dyn Check>,
+}
+
+/// Up when every part is up: a host-level check made of per-service checks.
+///
+/// The parts run concurrently against the probe's IP, each on its own port, all under
+/// the probe's deadline. The first failing part (in configuration order) decides the
+/// outcome, with its relay and address in the detail.
+pub struct AllOf {
+    parts: Vec<Part>,
+}
+
+impl AllOf {
+    /// The check of every service in `services`, on the given backend ports.
+    pub fn new(kind: CheckKind, services: &[(Service, u16)]) -> Result<Self, lb::health::Error> {
+        let parts = services
+            .iter()
+            .map(|(service, port)| {
+                Ok(Part {
+                    relay: service.relay,
+                    port: *port,
+                    check: check_for(kind, service.protocol)?,
+                })
+            })
+            .collect::<Result<_, lb::health::Error>>()?;
+        Ok(AllOf { parts })
+    }
+}
+
+impl Check for AllOf {
+    fn name(&self) -> &'static str {
+        "every service"
+    }
+
+    fn check<'a>(&'a self, probe: &'a Probe) -> BoxFuture<'a, Outcome> {
+        Box::pin(async move {
+            let probes: Vec<Probe> = self
+                .parts
+                .iter()
+                .map(|p| {
+                    let addr = SocketAddr::new(probe.addr().ip(), p.port);
+                    Probe::with_deadline(addr, probe.deadline())
+                })
+                .collect();
+            let outcomes = join_all(
+                self.parts
+                    .iter()
+                    .zip(&probes)
+                    .map(|(part, probe)| part.check.check(probe)),
+            )
+            .await;
+            for ((part, probe), outcome) in self.parts.iter().zip(&probes).zip(outcomes) {
+                let explain = |f: &Failure| {
+                    let what = f.detail().map_or(String::new(), |d| format!(": {d}"));
+                    Failure::new(f.reason()).with_detail(format!(
+                        "{} {}{what}",
+                        part.relay,
+                        probe.addr()
+                    ))
+                };
+                match outcome {
+                    Outcome::Up => {}
+                    Outcome::Down(f) => return Outcome::Down(explain(&f)),
+                    Outcome::Unknown(f) => return Outcome::Unknown(explain(&f)),
+                }
+            }
+            Outcome::Up
+        })
+    }
+}
+
+/// The check of one service.
+fn check_for(kind: CheckKind, protocol: Protocol) -> Result<Arc<dyn Check>, lb::health::Error> {
+    if kind == CheckKind::Tcp {
+        return Ok(Arc::new(Tcp));
+    }
+    Ok(match protocol {
+        Protocol::Https => Arc::new(Http::code(OWA_PATH, 200)?.tls(TlsOptions::new())),
+        Protocol::Pop3 => Arc::new(SendExpect::pop3()),
+        Protocol::Pop3s => Arc::new(SendExpect::pop3().tls(TlsOptions::new())),
+        Protocol::Imap => Arc::new(SendExpect::imap()),
+        Protocol::Imaps => Arc::new(SendExpect::imap().tls(TlsOptions::new())),
+        Protocol::Rpc => Arc::new(Tcp),
+    })
+}
+
+/// The check of one service in relayd's configuration syntax, for the listen map.
+pub fn describe(kind: CheckKind, protocol: Protocol) -> String {
+    if kind == CheckKind::Tcp {
+        return "check tcp".to_owned();
+    }
+    match protocol {
+        Protocol::Https => format!("check https \"{OWA_PATH}\" code 200"),
+        Protocol::Pop3 => "check send nothing expect \"+OK*\"".to_owned(),
+        Protocol::Pop3s => "check send nothing expect \"+OK*\" tls".to_owned(),
+        Protocol::Imap => "check send nothing expect \"* OK*\"".to_owned(),
+        Protocol::Imaps => "check send nothing expect \"* OK*\" tls".to_owned(),
+        Protocol::Rpc => "check tcp (as the seed)".to_owned(),
+    }
+}

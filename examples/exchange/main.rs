@@ -1,0 +1,208 @@
+//! # The Exchange balancer: relayd's configuration from the Halon guide, as an lb program
+//!
+//! The seed (`../shared/reference/halon-exchange-2010-guide.txt`, "The resulting
+//! configuration") balances two Exchange 2010 servers with relayd:
+//!
+//! ```text
+//! table <exchange> { }
+//! relay "exchangeHTTPS" { listen on port 443   forward to <exchange> check tcp mode source-hash }
+//! relay "POP3"          { listen on port 110   ... }      relay "POP3S"  { ... port 995 ... }
+//! relay "IMAP"          { listen on port 143   ... }      relay "IMAPS"  { ... port 993 ... }
+//! relay "RPCLS"         { listen on port 135   ... }      relay "RPCCAS" { ... port 59532 ... }
+//! relay "RPCABS"        { listen on port 59533 ... }
+//! ```
+//!
+//! `cargo run --example exchange` builds the same thing with `lb`: table `exchange`,
+//! eight relays named as in the seed, one shared balancer in source-hash mode
+//! ([`Consistent`](lb::policies::Consistent) by default, see `modes.rs`), health checks
+//! that require every service of a server to answer (`health.rs`), and passive health
+//! on every relay (a refused connect marks the host down at once and the session fails
+//! over). With no arguments it also starts two demo Exchange servers on 127.0.0.2 and
+//! 127.0.0.3 (`demo_servers.rs`), runs a demonstration whose every claim is checked
+//! (`demo.rs`), then serves until Ctrl-C. `--help` lists the options; `--backend`
+//! balances real servers instead.
+//!
+//! Map: `cli` (arguments), `services` (the seed's relays and ports), `modes` (`--mode`),
+//! `health` (the all-services check), `setup` (table, monitor, relays, listen map),
+//! `demo_servers` (+ `https`, `pop3`, `imap`, `rpc`, `lines`), `clients` and `rounds`
+//! (the demo clients), `demo` and `demo_real` (the demonstrations), `console` (serving),
+//! `report` (output). `cargo test --example exchange` runs the argument parser's tests.
+
+mod cli;
+mod clients;
+mod console;
+mod demo;
+mod demo_real;
+mod demo_servers;
+mod health;
+mod modes;
+mod report;
+mod rounds;
+mod services;
+mod setup;
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use lb::core::Host;
+use tokio::time::Instant;
+
+use crate::cli::{Command, Options};
+use crate::demo_servers::{DemoServer, SERVERS};
+use crate::services::SERVICES;
+use crate::setup::{check_summary, Exchange};
+
+fn main() -> ExitCode {
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .init();
+    }
+    let options = match cli::parse(std::env::args().skip(1)) {
+        Ok(Command::Run(options)) => options,
+        Ok(Command::Help) => {
+            print!("{}", cli::HELP);
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the tokio runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let code = match runtime.block_on(run(options)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    };
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    code
+}
+
+async fn run(options: Options) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let started = Instant::now();
+    let demo = options.backends.is_empty();
+    println!("lb exchange example: relayd's Exchange 2010 configuration (Halon guide) on lb");
+    println!();
+
+    let mut servers = Vec::new();
+    let hosts: Vec<Host> = if demo {
+        let ports: Vec<_> = SERVICES
+            .iter()
+            .map(|s| (*s, s.listen_port(options.real_ports)))
+            .collect();
+        println!("Demo Exchange servers (HTTPS with OWA's page, POP3, POP3S, IMAP, IMAPS, and the RPC ports as echo services):");
+        for (name, ip) in SERVERS {
+            let mut server = DemoServer::new(name, ip, ports.clone())?;
+            server.start().await?;
+            println!(
+                "  {name}  {ip}  self-signed certificate for {name}.demo.invalid, made just now"
+            );
+            servers.push(server);
+        }
+        println!();
+        servers
+            .iter()
+            .map(|s| Host::new(s.name(), SocketAddr::new(s.ip(), 0)))
+            .collect()
+    } else {
+        println!("Real Exchange servers (--backend): the relays connect to each service's standard port.");
+        println!();
+        options
+            .backends
+            .iter()
+            .map(|b| Host::new(b.name.clone(), SocketAddr::new(b.ip, 0)))
+            .collect()
+    };
+
+    let (ex, mut events) = Exchange::start(&options, hosts, demo, started).await?;
+    ex.print_listen_map(&options);
+    println!("Mode {} ({}):", options.mode, options.mode.relayd_name());
+    report::print_wrapped("  ", &options.mode.explanation());
+    println!("Health of <exchange>: one state per server, shared by all eight relays:");
+    report::print_wrapped("  ", &check_summary(options.check, ex.interval, demo));
+    report::print_wrapped(
+        "  ",
+        "Passive health on every relay: the first failed connect to a server marks it down at \
+         once, and the session fails over to the next server (relayd would keep sending clients \
+         to it until the next check).",
+    );
+    println!();
+    ex.first_round(ex.interval + health::TIMEOUT + Duration::from_secs(1))
+        .await;
+    // The first round's changes (unknown -> up) are shown by the table below.
+    while events.try_recv().is_ok() {}
+    println!("Hosts after the first round of checks:");
+    ex.print_hosts();
+    println!();
+
+    let expectations = if demo {
+        demo::run(&ex, &mut servers, options.mode, &mut events).await?
+    } else {
+        demo_real::run(&ex).await?
+    };
+    ex.settle(Duration::from_secs(1)).await;
+    println!("After the demonstration:");
+    console::print_stats(&ex);
+    println!();
+    expectations.print_summary();
+    println!();
+
+    if !options.exit_after_demo {
+        print_try(&ex, &options, demo);
+        console::serve(&ex, &mut servers, events).await?;
+    }
+    ex.shutdown().await;
+    for server in &mut servers {
+        server.stop().await;
+    }
+    Ok(if expectations.all_met() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// What to try while the example serves.
+fn print_try(ex: &Exchange, options: &Options, demo: bool) {
+    let port = |i: usize| ex.target(&ex.relays[i]);
+    println!("Serving until Ctrl-C; health changes are printed as they happen. Try, from another terminal:");
+    println!(
+        "  curl -sk https://{}/                                  (OWA page of one server)",
+        port(0)
+    );
+    println!("  curl -sk --interface 127.0.0.5 https://{}/            (always the same server for one source)", port(0));
+    let (pop3, imaps) = (port(1), port(4));
+    println!(
+        "  python3 -c 'import poplib; p = poplib.POP3(\"{}\", {}); print(p.getwelcome()); p.user(\"u\"); p.pass_(\"p\"); print(p.stat()); p.quit()'",
+        pop3.ip(),
+        pop3.port()
+    );
+    println!(
+        "  python3 -c 'import imaplib, ssl; c = ssl.create_default_context(); c.check_hostname = False; c.verify_mode = ssl.CERT_NONE; m = imaplib.IMAP4_SSL(\"{}\", {}, ssl_context=c); print(m.welcome); print(m.login(\"u\", \"p\")); m.logout()'",
+        imaps.ip(),
+        imaps.port()
+    );
+    if demo {
+        println!("Type `stop exchange2` (or any demo server) here to watch it go down and its clients move,");
+        println!(
+            "`start exchange2` to bring it back, `hosts` or `stats` for the state. Mode: {}.",
+            options.mode
+        );
+    } else {
+        println!("Type `hosts` or `stats` here for the state.");
+    }
+}
