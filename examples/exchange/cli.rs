@@ -237,6 +237,14 @@ fn validate(options: &Options) -> Result<(), ArgError> {
         }
     }
     if options.backends.is_empty() {
+        if options.listen.is_ipv6() {
+            return Err(ArgError::Conflict(format!(
+                "--listen {}: the demonstration's clients come from 20 IPv4 loopback \
+                 addresses (127.0.0.10 to 127.0.0.29), and IPv6 has only one (::1); \
+                 give an IPv4 address",
+                options.listen
+            )));
+        }
         let demo = crate::demo_servers::ADDRESSES;
         if options.listen.is_unspecified() || demo.contains(&options.listen) {
             return Err(ArgError::Conflict(format!(
@@ -282,6 +290,8 @@ mod tests {
             ArgError::MissingValue("--mode")
         );
         assert!(run(&["--listen", "0.0.0.0"]).is_err());
+        assert!(run(&["--listen", "::1"]).is_err());
+        assert!(run(&["--listen", "::1", "--backend", "192.0.2.1"]).is_ok());
         assert!(run(&["--backend", "10.0.0.1:443"]).is_err());
         assert!(run(&["--backend", "10.0.0.1", "--backend", "10.0.0.1"]).is_err());
     }

@@ -77,13 +77,16 @@ impl Clients {
     }
 }
 
-/// A TCP connection from `source` (port chosen by the system) to `to`.
+/// A TCP connection from `source` (port chosen by the system) to `to`. A source of
+/// the other address family than `to` cannot be used: the system then chooses.
 pub async fn connect_from(source: IpAddr, to: SocketAddr) -> io::Result<TcpStream> {
     let socket = match to {
         SocketAddr::V4(_) => TcpSocket::new_v4()?,
         SocketAddr::V6(_) => TcpSocket::new_v6()?,
     };
-    socket.bind(SocketAddr::new(source, 0))?;
+    if source.is_ipv4() == to.is_ipv4() {
+        socket.bind(SocketAddr::new(source, 0))?;
+    }
     socket.connect(to).await
 }
 

@@ -109,7 +109,8 @@ async fn answer<S: AsyncRead + AsyncWrite + Unpin>(
                 io::ErrorKind::UnexpectedEof,
                 "closed: no server took the connection",
             )),
-            Ok(Ok(_)) | Err(_) => Ok("connected (the client speaks first on RPC)".to_owned()),
+            Ok(Ok(_)) => Ok("connected, and the server spoke first".to_owned()),
+            Err(_) => Ok("connected (the client speaks first on RPC)".to_owned()),
             Ok(Err(e)) => Err(e),
         };
     }

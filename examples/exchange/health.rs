@@ -39,8 +39,9 @@ pub const OWA_PATH: &str = "/owa/auth/logon.aspx";
 pub const DEMO_INTERVAL: Duration = Duration::from_secs(1);
 /// The check interval with real servers: relayd's default.
 pub const REAL_INTERVAL: Duration = Duration::from_secs(10);
-/// The time a whole check round may take: relayd's 200 ms is enough on a LAN, but three
-/// TLS handshakes of an unoptimised (debug) build on a busy machine can take longer.
+/// The time the eight checks of a host may take together (they run concurrently).
+/// relayd's 200 ms is enough on a LAN; a round takes 10 to 25 ms on loopback in a debug
+/// build, and the rest is margin for a machine busy with other work.
 pub const TIMEOUT: Duration = Duration::from_millis(500);
 
 /// One service of a host, checked on its own port.

@@ -307,8 +307,9 @@ pub fn check_summary(kind: CheckKind, interval: Duration, demo: bool) -> String 
     format!(
         "A server is up when all eight of its services answer: one check of checks, so a \
          server that lost any service leaves every relay and a client's OWA, mail and RPC \
-         sessions stay on one server. {what} Interval {} s ({why}), timeout {} ms (relayd's is \
-         200 ms; this allows for three TLS handshakes of an unoptimised build).",
+         sessions stay on one server. {what} Interval {} s ({why}), timeout {} ms for all \
+         eight (relayd's is 200 ms per check; the margin is for a busy machine running an \
+         unoptimised build).",
         interval.as_secs(),
         health::TIMEOUT.as_millis()
     )
