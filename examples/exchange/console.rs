@@ -1,7 +1,7 @@
 //! Serving until Ctrl-C: health changes are printed as they happen, and a few commands
 //! typed on standard input act on the demo servers and show the balancer's state.
 
-use std::io::BufRead;
+use std::io::{BufRead, IsTerminal};
 use std::sync::Arc;
 
 use lb::core::Host;
@@ -55,8 +55,15 @@ async fn print_events(
 
 /// Lines typed on stdin. A plain thread: tokio's stdin would keep the runtime from
 /// shutting down while it waits for a line that never comes.
+///
+/// A process started in the background (`cargo run --example exchange &`) must not
+/// read its terminal: the kernel would stop it (SIGTTIN) and the relays with it. Then
+/// no commands are read; pipes and files are read either way.
 fn read_stdin() -> mpsc::Receiver<String> {
     let (tx, rx) = mpsc::channel(16);
+    if !commands_available() {
+        return rx;
+    }
     std::thread::spawn(move || {
         for line in std::io::stdin().lock().lines() {
             let Ok(line) = line else { return };
@@ -66,6 +73,28 @@ fn read_stdin() -> mpsc::Receiver<String> {
         }
     });
     rx
+}
+
+/// Whether commands can be read from stdin (see [`read_stdin`]).
+pub fn commands_available() -> bool {
+    !std::io::stdin().is_terminal() || in_foreground()
+}
+
+/// Whether this process's group owns its terminal, from `/proc/self/stat` (Linux):
+/// after `pid (comm)` come state, ppid, pgrp, session, tty_nr and tpgid, the terminal's
+/// foreground group. Elsewhere, assume the foreground.
+fn in_foreground() -> bool {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return true;
+    };
+    let Some((_, rest)) = stat.rsplit_once(')') else {
+        return true;
+    };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    match (fields.get(2), fields.get(5)) {
+        (Some(pgrp), Some(tpgid)) => pgrp == tpgid,
+        _ => true,
+    }
 }
 
 async fn command(ex: &Exchange, servers: &mut [DemoServer], line: &str) {

@@ -196,7 +196,9 @@ fn print_try(ex: &Exchange, options: &Options, demo: bool) {
         imaps.ip(),
         imaps.port()
     );
-    if demo {
+    if !console::commands_available() {
+        println!("(Started in the background: commands are not read from the terminal.)");
+    } else if demo {
         println!("Type `stop exchange2` (or any demo server) here to watch it go down and its clients move,");
         println!(
             "`start exchange2` to bring it back, `hosts` or `stats` for the state. Mode: {}.",
