@@ -11,7 +11,7 @@
 //!
 //! - **Placement.** A source with no entry is placed by the inner policy; the lease
 //!   taken on the chosen host records the entry source -> host
-//!   ([`Policy::leased`]). Entries are keyed by [`BackendId`](lb_core::BackendId), so
+//!   ([`Policy::leased`]). Entries are keyed by [`BackendId`], so
 //!   they survive every membership change that keeps their host.
 //! - **Stickiness.** A source with an entry whose host is usable (up and enabled) gets
 //!   that host first, then the inner policy's order as the failover order.
@@ -35,13 +35,13 @@
 //!
 //! # Cost
 //!
-//! Entries live in `hashbrown`-indexed slabs split over 16 shards (by a hash keyed per table,
-//! so spoofed sources cannot aim at one shard), each behind a `parking_lot` mutex: the
-//! one lock on the pick path of `lb`. A pick locks one shard twice (the lookup in
-//! [`order`](Policy::order), the lease count in [`leased`](Policy::leased)) and the end
-//! of the lease once; the clock is read only when an idle entry is looked at or an entry
-//! goes idle. Nothing allocates per pick: the IPv4 families are reserved for the whole
-//! capacity at build time, each shard's IPv6 family on its first IPv6 source.
+//! Entries live in `hashbrown`-indexed slabs split over 16 shards (by a hash keyed per
+//! table, so spoofed sources cannot aim at one shard), each behind a `parking_lot`
+//! mutex: the one lock on the pick path of `lb`. A pick locks one shard twice (the
+//! lookup in [`order`](Policy::order), the lease count in [`leased`](Policy::leased)) and
+//! the end of the lease once; the clock is read only when an idle entry is looked at or
+//! an entry goes idle. Nothing allocates per pick: the IPv4 families are reserved for
+//! the whole capacity at build time, each shard's IPv6 family on its first IPv6 source.
 //!
 //! Eviction, only when the table is full, looks at each shard's oldest idle entry (each
 //! shard keeps its idle entries in a list in release order) and removes the oldest:
@@ -63,14 +63,13 @@
 //!
 //! At the defaults (10 000 entries, 16 shards), a shard reserves 800 slots and an index
 //! of 2048 buckets: 800 x 32 + 2048 x (4 + 1) + 16 bytes, plus a 256-byte cache-padded
-//! lock, that is 577 792 bytes or **57.8 bytes per IPv4 entry** of capacity (the index
-//! 17.8, the slots 40.0). `tests/sticky_memory.rs` measures the same with a counting
+//! lock, that is 577 792 bytes or **57.8 bytes per IPv4 entry** of capacity (slots 41.0,
+//! index 16.4, locks 0.4). `tests/sticky_memory.rs` measures the same with a counting
 //! allocator (577 896 bytes with the table's `Arc`), and no allocation over 110 000
 //! picks of new sources. For large capacities the slots tend to 32 bytes per entry and
 //! the index to 2.3 to 4.6 buckets of 5 bytes (power-of-two rounding): 43 to 55 bytes.
-//! IPv6 slots are 48 bytes; each shard's
-//! IPv6 family is reserved on its first IPv6 source (or at build time with
-//! [`StickyBuilder::reserve_ipv6`]).
+//! IPv6 slots are 48 bytes; each shard's IPv6 family is reserved on its first IPv6
+//! source (or at build time with [`StickyBuilder::reserve_ipv6`]).
 //!
 //! ```
 //! use lb_core::{Backend, Balancer, Context, Order, Policy, Snapshot, Table};
@@ -115,8 +114,8 @@ use table::SourceTable;
 
 /// pf's `sticky-address` around the policy `P`: see the [module docs](self).
 ///
-/// Clones of a balancer share nothing with other `StickyAddress` values: each has its
-/// own source table, shared only by the picks and leases made through it.
+/// Each `StickyAddress` has its own source table, shared by the picks and leases made
+/// through it (a lease's hook holds the table, so it may outlive the balancer).
 pub struct StickyAddress<P, C = SystemClock> {
     inner: P,
     table: Arc<SourceTable<C>>,

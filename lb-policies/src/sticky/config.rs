@@ -25,9 +25,9 @@ pub const MAX_SHARDS: usize = 1024;
 /// - `capacity`: 10 000 entries, pf's `src-nodes` limit;
 /// - `shards`: 16 locks, each guarding its own maps (picks of different sources rarely
 ///   contend);
-/// - `reserve_ipv6`: `false`: IPv4 maps are reserved for the whole capacity at build
-///   time, each shard's IPv6 maps on its first IPv6 source (one allocation per shard,
-///   then none);
+/// - `reserve_ipv6`: `false`: the IPv4 entries are reserved for the whole capacity at
+///   build time, each shard's IPv6 entries on its first IPv6 source (two allocations per
+///   shard, then none);
 /// - `clock`: [`SystemClock`].
 ///
 /// ```
@@ -97,7 +97,7 @@ impl<P: Policy, C: Clock> StickyBuilder<P, C> {
         self
     }
 
-    /// Reserve the IPv6 maps at build time too, so that not even the first IPv6 source
+    /// Reserve the IPv6 entries at build time too, so that not even the first IPv6 source
     /// of a shard allocates. Default `false`.
     pub fn reserve_ipv6(mut self, reserve: bool) -> Self {
         self.reserve_ipv6 = reserve;
