@@ -97,6 +97,7 @@ impl Order {
     pub const CAPACITY: usize = 8;
 
     /// An empty order.
+    #[inline]
     pub const fn new() -> Self {
         Order {
             preferred: [0; Order::CAPACITY],
@@ -108,6 +109,7 @@ impl Order {
     /// Prefers the host at `index` after those already preferred. Returns `false` when
     /// the order is full (the host is then reached by the scan). A host preferred twice
     /// keeps its first place.
+    #[inline]
     pub fn prefer(&mut self, index: usize) -> bool {
         let index = index as u32;
         if self.contains(index) {
@@ -123,11 +125,13 @@ impl Order {
 
     /// Starts the scan over the remaining hosts at `index` (taken modulo the table
     /// size).
+    #[inline]
     pub fn scan_from(&mut self, index: usize) {
         self.scan_from = index as u32;
     }
 
     /// The preferred indexes, best first.
+    #[inline]
     pub fn preferred(&self) -> &[u32] {
         &self.preferred[..self.len as usize]
     }
@@ -138,11 +142,13 @@ impl Order {
     }
 
     /// Whether no more hosts can be preferred.
+    #[inline]
     pub fn is_full(&self) -> bool {
         self.len as usize == Order::CAPACITY
     }
 
     /// Whether `index` is among the preferred.
+    #[inline]
     pub fn contains(&self, index: u32) -> bool {
         self.preferred().contains(&index)
     }

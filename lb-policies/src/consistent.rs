@@ -1,1 +1,362 @@
-//! (being written)
+//! [`Consistent`]: the recommended source-hash. Maglev lookup table, stable host ids,
+//! health changes that move only the failed host's clients.
+//!
+//! # How a pick works
+//!
+//! The key hash `h` is the fast keyed hash ([`lb_core::fast_hash`], XXH3) of the
+//! context's key bytes when it has some ([`Context::with_key`]: a user id, a session
+//! cookie), else of the client IP (4 or 16 bytes, IPv4-mapped IPv6 as IPv4), else of
+//! nothing (every such context then goes to the same host). Slot `(h * M) >> 64` of
+//! the Maglev table (see [`maglev`]) names the host: one multiply and one load, then
+//! one more load to check that the host is usable.
+//!
+//! # Health and admin changes never rebuild the table
+//!
+//! The table depends only on the configured hosts and weights. When the host in a
+//! key's slot is not usable, the key looks again with independent rehashes
+//! `h_i = mix(h + i * phi)`: each probe lands on a host with probability proportional
+//! to its weight, so a down host's keys spread over the survivors in proportion to
+//! their weights, not onto a neighbour. A key whose host is usable never moves, and
+//! when the host comes back its keys return to it exactly. After
+//! [`MAX_PROBES`] probes that all hit unusable hosts (probability `f^8` when a share
+//! `f` of the slots is down) the key takes `usable[h % usable.len()]`: O(1), uniform
+//! over the survivors (not weighted). So a pick costs at most nine lookups however
+//! many hosts are down.
+//!
+//! # Candidates
+//!
+//! The [`Order`] holds the first `failover` distinct usable hosts of the probe
+//! sequence: by default ([`DEFAULT_FAILOVER`]) only the pick, since each more costs a
+//! probe on every pick (a rehash and a table load, about 5 ns). The other hosts follow
+//! in a forward scan starting at a position drawn from `h`, so keys of one host fail
+//! over to different hosts. With [`Consistent::with_failover`], the first failover
+//! candidates are exactly where the key goes once its host is marked down.
+//!
+//! # Membership changes rebuild, minimally
+//!
+//! Adding, removing or re-weighting a host builds a new table (off the pick path: in
+//! [`Policy::plan`], under the table's write lock) shared by every snapshot until the
+//! next membership change. Maglev moves more than the ideal `1/N` of the keys when one
+//! of `N` hosts leaves or joins, and the excess grows with `N^2 / M` (Katran measures
+//! 1.55/N at N = 100, M = 65537). So the size `M` grows with `N`, keeping
+//! `20 N^2 <= M` while it can: 65 537 slots up to 57 hosts, 262 147 up to 114,
+//! 1 048 583 up to 228, 4 194 319 beyond. The size changes in these steps only, never
+//! host by host, because a table of another size is a different table: **a change that
+//! crosses a step (57 <-> 58, 114 <-> 115, 228 <-> 229 hosts) remaps almost every
+//! key**, once. A fleet that grows across a step and cannot afford that pins its size
+//! with [`Consistent::with_table_size`]. Measured (`tests/consistent_props.rs`, worst
+//! of six host sets, removing one host and adding one, at the size chosen for N):
+//!
+//! | N    | M         | table   | build (release) | keys moved  |
+//! |------|-----------|---------|-----------------|-------------|
+//! | 2    | 65 537    | 128 KiB | 0.6 ms          | 1.002/N     |
+//! | 8    | 65 537    | 128 KiB | 1.1 ms          | 1.034/N     |
+//! | 32   | 65 537    | 128 KiB |                 | 1.133/N     |
+//! | 57   | 65 537    | 128 KiB |                 | 1.288/N     |
+//! | 64   | 262 147   | 512 KiB | 7 ms            | 1.142/N     |
+//! | 228  | 1 048 583 | 2 MiB   |                 | 1.306/N     |
+//! | 256  | 4 194 319 | 8 MiB   |                 | 1.159/N     |
+//! | 1024 | 4 194 319 | 8 MiB   | 155 ms          | 1.880/N     |
+//!
+//! Entries are 2-byte host indexes up to 65 536 hosts, 4 bytes beyond. Balance does
+//! not depend on the size: every host owns its weighted share of slots to within one
+//! slot.
+//!
+//! ```
+//! use lb_core::{Balancer, Context, Health, Table};
+//! use lb_policies::Consistent;
+//! use std::net::SocketAddr;
+//!
+//! let hosts: Vec<SocketAddr> = (1..=4).map(|i| format!("10.0.0.{i}:443").parse().unwrap()).collect();
+//! let table = Table::new("exchange", hosts)?;
+//! let balancer = Balancer::new(&table, Consistent::new());
+//! let client = Context::from_client("198.51.100.7:50000".parse()?);
+//! let home = balancer.pick(&client)?.id();
+//! table.set_health(home, Health::Down, "connect refused")?;
+//! assert_ne!(balancer.pick(&client)?.id(), home); // failed over
+//! table.set_health(home, Health::Up, "check ok")?;
+//! assert_eq!(balancer.pick(&client)?.id(), home); // and back, exactly
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+pub mod maglev;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Instant;
+
+use lb_core::{fast_hash, fast_hash_ip, Backend, Context, Error, HashKey, Order, Policy, Snapshot};
+
+use maglev::{mix64, Slots};
+
+/// How many probes a pick makes before falling back to a uniform choice among the
+/// usable hosts.
+pub const MAX_PROBES: u32 = 8;
+
+/// How many distinct usable hosts [`Consistent`] probes into an order by default: the
+/// pick only (see the [module docs](self#candidates)).
+pub const DEFAULT_FAILOVER: usize = 1;
+
+/// Consistent hashing over a Maglev table. See the [module docs](self).
+///
+/// Defaults:
+/// - key [`HashKey::DEFAULT`], so every instance maps the same way;
+/// - table size chosen from the number of hosts ([`Consistent::table_size_for`]:
+///   65 537 slots up to 57 hosts, then in steps up to 4 194 319);
+/// - [`DEFAULT_FAILOVER`] hosts probed for the candidate order.
+#[derive(Clone)]
+pub struct Consistent {
+    key: HashKey,
+    size: Option<usize>,
+    failover: usize,
+}
+
+impl Default for Consistent {
+    fn default() -> Self {
+        Consistent {
+            key: HashKey::DEFAULT,
+            size: None,
+            failover: DEFAULT_FAILOVER,
+        }
+    }
+}
+
+impl fmt::Debug for Consistent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Consistent")
+            .field("key", &self.key)
+            .field("size", &self.size)
+            .field("failover", &self.failover)
+            .finish()
+    }
+}
+
+impl Consistent {
+    /// With the defaults.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// With this hash key: instances that must agree need the same key.
+    pub fn with_key(mut self, key: HashKey) -> Self {
+        self.key = key;
+        self
+    }
+
+    /// With a fixed table size instead of one chosen from the number of hosts: a prime
+    /// from 2 to 16 777 259. A table smaller than the number of hosts leaves some hosts
+    /// without slots (they get keys only as failover). [`Error::InvalidSetting`]
+    /// otherwise.
+    pub fn with_table_size(mut self, size: usize) -> Result<Self, Error> {
+        if !(2..=maglev::MAX_TABLE_SIZE).contains(&size) || !maglev::is_prime(size as u64) {
+            return Err(Error::InvalidSetting {
+                setting: "table_size",
+                expected: format!("a prime from 2 to {}, got {size}", maglev::MAX_TABLE_SIZE),
+            });
+        }
+        self.size = Some(size);
+        Ok(self)
+    }
+
+    /// With `hosts` distinct usable hosts probed into each order (1 to
+    /// [`Order::CAPACITY`]): more gives a better failover order for one more lookup
+    /// each. [`Error::InvalidSetting`] otherwise.
+    pub fn with_failover(mut self, hosts: usize) -> Result<Self, Error> {
+        if !(1..=Order::CAPACITY).contains(&hosts) {
+            return Err(Error::InvalidSetting {
+                setting: "failover",
+                expected: format!("1 to {} hosts, got {hosts}", Order::CAPACITY),
+            });
+        }
+        self.failover = hosts;
+        Ok(self)
+    }
+
+    /// The key.
+    pub fn key(&self) -> &HashKey {
+        &self.key
+    }
+
+    /// The table size chosen for `hosts` hosts by default (see the [module docs](self)).
+    pub fn table_size_for(hosts: usize) -> usize {
+        maglev::table_size_for(hosts)
+    }
+
+    /// The key hash of a context: fast hash of the key bytes, else of the client IP,
+    /// else of nothing.
+    #[inline(always)]
+    pub fn hash(&self, ctx: &Context<'_>) -> u64 {
+        if let Some(bytes) = ctx.key() {
+            fast_hash(&self.key, bytes)
+        } else if let Some(ip) = ctx.client_ip() {
+            fast_hash_ip(&self.key, ip)
+        } else {
+            fast_hash(&self.key, &[])
+        }
+    }
+}
+
+/// What [`Consistent`] precomputes: the Maglev table of one membership, shared by every
+/// snapshot until the membership changes.
+#[derive(Clone)]
+pub struct ConsistentPlan {
+    table: Arc<Table>,
+}
+
+struct Table {
+    membership: u64,
+    size: u64,
+    slots: Slots,
+}
+
+impl ConsistentPlan {
+    /// The number of slots.
+    pub fn table_size(&self) -> usize {
+        self.table.size as usize
+    }
+
+    /// The snapshot index of the host owning `slot`, or `None` past the end.
+    pub fn slot(&self, slot: usize) -> Option<usize> {
+        (slot < self.table_size()).then(|| self.table.slots.get(slot))
+    }
+
+    /// The slot a key hash falls in.
+    #[inline]
+    pub fn slot_of(&self, hash: u64) -> usize {
+        fastrange(hash, self.table.size as usize)
+    }
+
+    /// How many slots each host owns, by snapshot index (O(table size)).
+    pub fn slot_counts(&self, hosts: usize) -> Vec<usize> {
+        let mut counts = vec![0; hosts];
+        for s in 0..self.table_size() {
+            if let Some(c) = counts.get_mut(self.table.slots.get(s)) {
+                *c += 1;
+            }
+        }
+        counts
+    }
+
+    /// Bytes held by the table.
+    pub fn memory_bytes(&self) -> usize {
+        self.table.slots.bytes()
+    }
+
+    /// The membership version the table was built for.
+    pub fn membership_version(&self) -> u64 {
+        self.table.membership
+    }
+
+    /// Whether two plans share one table (no rebuild happened between them).
+    pub fn shares_table_with(&self, other: &ConsistentPlan) -> bool {
+        Arc::ptr_eq(&self.table, &other.table)
+    }
+
+    #[inline]
+    fn host(&self, hash: u64) -> usize {
+        self.table.slots.get(self.slot_of(hash))
+    }
+}
+
+impl fmt::Debug for ConsistentPlan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConsistentPlan")
+            .field("membership_version", &self.table.membership)
+            .field("table_size", &self.table.size)
+            .finish()
+    }
+}
+
+/// `hash` scaled to `0..n` by a multiply (Lemire's fast range), no division.
+#[inline]
+fn fastrange(hash: u64, n: usize) -> usize {
+    ((u128::from(hash) * n as u128) >> 64) as usize
+}
+
+/// The `i`-th rehash of a key hash: independent of it and of each other.
+#[inline]
+fn rehash(hash: u64, i: u32) -> u64 {
+    mix64(hash.wrapping_add(u64::from(i).wrapping_mul(0x9e37_79b9_7f4a_7c15)))
+}
+
+impl Policy for Consistent {
+    type Plan = ConsistentPlan;
+
+    fn plan<B: Backend>(
+        &self,
+        snap: &Snapshot<B>,
+        previous: Option<(&Snapshot<B>, &ConsistentPlan)>,
+    ) -> ConsistentPlan {
+        if let Some((_, plan)) = previous {
+            if plan.table.membership == snap.membership_version() {
+                return plan.clone();
+            }
+        }
+        let started = Instant::now();
+        let size = self
+            .size
+            .unwrap_or_else(|| maglev::table_size_for(snap.len()));
+        let ids: Vec<_> = (0..snap.len()).map(|i| snap.id(i)).collect();
+        let slots = Slots::build(&ids, snap.weights(), size);
+        tracing::debug!(
+            table = snap.table(),
+            hosts = snap.len(),
+            table_size = size,
+            bytes = slots.bytes(),
+            micros = started.elapsed().as_micros() as u64,
+            "consistent table built"
+        );
+        ConsistentPlan {
+            table: Arc::new(Table {
+                membership: snap.membership_version(),
+                size: size as u64,
+                slots,
+            }),
+        }
+    }
+
+    #[inline(always)]
+    fn order<B: Backend>(
+        &self,
+        plan: &ConsistentPlan,
+        snap: &Snapshot<B>,
+        ctx: &Context<'_>,
+        order: &mut Order,
+    ) {
+        let h = self.hash(ctx);
+        let n = snap.len();
+        // The scan after the preferred hosts starts at a position drawn from other bits
+        // of the hash, so that two keys of one host fail over to different hosts.
+        order.scan_from(fastrange(h.rotate_left(32), n));
+        // Slot entries are indexes of this membership (the balancer keeps plan and
+        // snapshot together); `is_usable` is false for anything out of range.
+        let first = plan.host(h);
+        let mut found = 0;
+        if snap.is_usable(first) {
+            order.prefer(first);
+            found = 1;
+            if self.failover == 1 {
+                return;
+            }
+        }
+        for i in 1..MAX_PROBES {
+            let host = plan.host(rehash(h, i));
+            if snap.is_usable(host) && !order.contains(host as u32) {
+                order.prefer(host);
+                found += 1;
+                if found >= self.failover {
+                    return;
+                }
+            }
+        }
+        if found == 0 {
+            let usable = snap.usable();
+            if !usable.is_empty() {
+                order.prefer(usable[fastrange(rehash(h, MAX_PROBES), usable.len())] as usize);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

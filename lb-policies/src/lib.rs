@@ -55,9 +55,10 @@ pub mod source_hash;
 // -- sticky --
 pub mod sticky;
 
+pub use consistent::{Consistent, ConsistentPlan};
 pub use least_states::LeastStates;
 pub use power_of_two::PowerOfTwo;
 pub use random::Random;
 pub use round_robin::RoundRobin;
-// re-exports: source_hash, consistent
+pub use source_hash::{LoadBalance, SourceHash};
 pub use sticky::{StickyAddress, StickyBuilder, StickyStats};

@@ -1,0 +1,310 @@
+//! Building the Maglev lookup table: its size, each host's permutation, weighted turns.
+//!
+//! Eisenbud et al., "Maglev: A Fast and Reliable Software Network Load Balancer",
+//! NSDI 2016, section 3.4. The table has a prime number `M` of slots. Host `i` prefers
+//! the slots `offset_i, offset_i + skip_i, offset_i + 2 skip_i, ...` (mod `M`), a full
+//! permutation because `M` is prime and `0 < skip_i < M`; `offset_i` and `skip_i` come
+//! from two hashes of the host's stable [`BackendId`], never from its position. Hosts
+//! take turns claiming their next preferred empty slot until the table is full.
+//!
+//! Weights: host `i` gets exactly its quota of slots, `M * w_i / W` rounded by largest
+//! remainder (Hamilton), so every share is within one slot of its ideal. Its turns are
+//! spread evenly over the fill, in proportion to its quota (see `turn_order`), which
+//! for equal weights is Maglev's round-robin.
+//!
+//! Hosts are ranked by id before anything else, so the table depends on the set of
+//! hosts and weights, never on their configuration order.
+
+use lb_core::{BackendId, Weight};
+
+/// The largest table [`Consistent::with_table_size`](crate::Consistent::with_table_size)
+/// accepts (32 MiB of 2-byte entries): the smallest prime `>= 2^24`.
+pub(crate) const MAX_TABLE_SIZE: usize = 16_777_259;
+
+/// The sizes chosen by default: the smallest primes `>= 2^16, 2^18, 2^20, 2^22`.
+pub(crate) const SIZE_STEPS: [usize; 4] = [65_537, 262_147, 1_048_583, 4_194_319];
+
+/// The default table size for `hosts` hosts: the first of [`SIZE_STEPS`] with
+/// `20 N^2 <= M`, else the last. So 65 537 up to 57 hosts, 262 147 up to 114,
+/// 1 048 583 up to 228, then 4 194 319. Sizes move in steps, not with every host: a
+/// change of size remaps (almost) every key, so it must be rare. See the module docs
+/// of [`consistent`](crate::consistent).
+pub(crate) fn table_size_for(hosts: usize) -> usize {
+    let n = hosts as u64;
+    SIZE_STEPS
+        .into_iter()
+        .find(|&m| 20 * n * n <= m as u64)
+        .unwrap_or(SIZE_STEPS[SIZE_STEPS.len() - 1])
+}
+
+/// Whether `n` is prime (trial division: sizes are at most ~2^24, so at most ~700
+/// steps, once per setting).
+pub(crate) fn is_prime(n: u64) -> bool {
+    if n < 4 {
+        return n >= 2;
+    }
+    if n % 2 == 0 || n % 3 == 0 {
+        return false;
+    }
+    let mut d = 5;
+    while d * d <= n {
+        if n % d == 0 || n % (d + 2) == 0 {
+            return false;
+        }
+        d += 6;
+    }
+    true
+}
+
+/// A 64-bit finalizer (splitmix64 / Stafford's mix13): a bijection that spreads every
+/// input bit over the output. Used for permutations and for probe rehashing.
+#[inline]
+pub(crate) const fn mix64(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// One entry of the table: a host's index in the snapshot. Two bytes while the table
+/// has at most 65536 hosts, four beyond.
+pub(crate) trait Entry: Copy + Default {
+    fn from_index(index: usize) -> Self;
+    fn index(self) -> usize;
+}
+
+impl Entry for u16 {
+    #[inline]
+    fn from_index(index: usize) -> Self {
+        index as u16
+    }
+    #[inline]
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl Entry for u32 {
+    #[inline]
+    fn from_index(index: usize) -> Self {
+        index as u32
+    }
+    #[inline]
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// The filled table: slot -> host index.
+pub(crate) enum Slots {
+    Narrow(Box<[u16]>),
+    Wide(Box<[u32]>),
+}
+
+impl Slots {
+    /// Builds the table of `size` slots (a prime) for hosts with these ids and weights,
+    /// in snapshot order.
+    pub(crate) fn build(ids: &[BackendId], weights: &[Weight], size: usize) -> Slots {
+        if ids.len() <= usize::from(u16::MAX) + 1 {
+            Slots::Narrow(fill::<u16>(ids, weights, size))
+        } else {
+            Slots::Wide(fill::<u32>(ids, weights, size))
+        }
+    }
+
+    /// The host index in slot `slot` (`slot < size`).
+    #[inline]
+    pub(crate) fn get(&self, slot: usize) -> usize {
+        match self {
+            Slots::Narrow(s) => s[slot].index(),
+            Slots::Wide(s) => s[slot].index(),
+        }
+    }
+
+    /// Bytes held by the table.
+    pub(crate) fn bytes(&self) -> usize {
+        match self {
+            Slots::Narrow(s) => s.len() * 2,
+            Slots::Wide(s) => s.len() * 4,
+        }
+    }
+}
+
+/// How many slots each host gets: `size * w_i / W`, rounded down, plus one for the
+/// hosts with the largest remainders (ties to the lower rank). Indexed by rank.
+fn quotas(weights: &[u64], size: usize) -> Vec<u64> {
+    let total: u128 = weights.iter().map(|&w| u128::from(w)).sum();
+    let size = size as u128;
+    let mut quota: Vec<u64> = weights
+        .iter()
+        .map(|&w| (size * u128::from(w) / total) as u64)
+        .collect();
+    let given: u64 = quota.iter().sum();
+    let mut by_remainder: Vec<(u128, usize)> = weights
+        .iter()
+        .enumerate()
+        .map(|(rank, &w)| ((size * u128::from(w)) % total, rank))
+        .collect();
+    by_remainder.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    let missing = (size as u64 - given) as usize;
+    for &(_, rank) in &by_remainder[..missing] {
+        quota[rank] += 1;
+    }
+    quota
+}
+
+/// The turn order: host ranks, each appearing as often as its quota, spread evenly.
+///
+/// With `T` the largest quota, the fill runs in `T` rounds; a host with quota `q` takes
+/// its `j`-th turn in round `floor(((j + 1) T - 1) / q)`, so its turns are evenly
+/// spaced (Bresenham) and a host with the largest quota takes one every round. Within a
+/// round, hosts go in rank order. For equal weights this is Maglev's round-robin.
+/// Built by a counting sort on rounds: O(M + T), one division per host.
+fn turn_order<E: Entry>(quota: &[u64]) -> Vec<E> {
+    let rounds = quota.iter().copied().max().unwrap_or(0);
+    // Calls `f(round)` for each turn of a host with quota `q`, in order.
+    let for_each_round = |q: u64, f: &mut dyn FnMut(usize)| {
+        if q == 0 {
+            return;
+        }
+        let (step, extra) = (rounds / q, rounds % q);
+        // Round of turn j is a_j / q with a_j = (j + 1) T - 1: track quotient and
+        // remainder as a_j grows by T.
+        let (mut round, mut rem) = ((rounds - 1) / q, (rounds - 1) % q);
+        for _ in 0..q {
+            f(round as usize);
+            round += step;
+            rem += extra;
+            if rem >= q {
+                rem -= q;
+                round += 1;
+            }
+        }
+    };
+    let mut start = vec![0usize; rounds as usize + 1];
+    for &q in quota {
+        for_each_round(q, &mut |r| start[r + 1] += 1);
+    }
+    for r in 1..start.len() {
+        start[r] += start[r - 1];
+    }
+    let mut order = vec![E::default(); start[start.len() - 1]];
+    for (rank, &q) in quota.iter().enumerate() {
+        let entry = E::from_index(rank);
+        for_each_round(q, &mut |r| {
+            order[start[r]] = entry;
+            start[r] += 1;
+        });
+    }
+    order
+}
+
+fn fill<E: Entry>(ids: &[BackendId], weights: &[Weight], size: usize) -> Box<[E]> {
+    let m = size as u64;
+    let mut by_id: Vec<usize> = (0..ids.len()).collect();
+    by_id.sort_unstable_by_key(|&i| ids[i]);
+    let ranked_weights: Vec<u64> = by_id.iter().map(|&i| u64::from(weights[i].get())).collect();
+    let quota = quotas(&ranked_weights, size);
+    // Each host's cursor in its permutation, its step, and the entry it writes.
+    let mut next: Vec<u64> = Vec::with_capacity(ids.len());
+    let mut skip: Vec<u64> = Vec::with_capacity(ids.len());
+    let entries: Vec<E> = by_id.iter().map(|&i| E::from_index(i)).collect();
+    for &i in &by_id {
+        let id = ids[i].get();
+        next.push(mix64(id ^ 0x6f66_6673_6574_2121) % m);
+        skip.push(if m > 1 {
+            mix64(id ^ 0x736b_6970_2121_2121) % (m - 1) + 1
+        } else {
+            1
+        });
+    }
+    let mut occupied = vec![0u64; size.div_ceil(64)];
+    let mut slots = vec![E::default(); size];
+    let (occupied, out) = (&mut occupied[..], &mut slots[..]);
+    // Probing is most of the build: about M ln M probes, mostly while the table is
+    // nearly full.
+    for rank in turn_order::<E>(&quota) {
+        let r = rank.index();
+        let (mut cur, step) = (next[r], skip[r]);
+        // A permutation visits every slot and the table is not full yet, so this ends.
+        let s = loop {
+            let s = cur as usize;
+            cur += step;
+            if cur >= m {
+                cur -= m;
+            }
+            let word = &mut occupied[s / 64];
+            let bit = 1u64 << (s % 64);
+            if *word & bit == 0 {
+                *word |= bit;
+                break s;
+            }
+        };
+        out[s] = entries[r];
+        next[r] = cur;
+    }
+    slots.into_boxed_slice()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_are_primes_in_steps() {
+        for (hosts, size) in [
+            (0, 65_537),
+            (1, 65_537),
+            (32, 65_537),
+            (57, 65_537),
+            (58, 262_147),
+            (114, 262_147),
+            (115, 1_048_583),
+            (228, 1_048_583),
+            (229, 4_194_319),
+            (1024, 4_194_319),
+            (100_000, 4_194_319),
+        ] {
+            assert_eq!(table_size_for(hosts), size, "{hosts} hosts");
+        }
+        for m in SIZE_STEPS.into_iter().chain([MAX_TABLE_SIZE]) {
+            assert!(is_prime(m as u64), "{m}");
+        }
+        assert!(!is_prime(MAX_TABLE_SIZE as u64 - 2));
+        assert!((MAX_TABLE_SIZE - 42..MAX_TABLE_SIZE).all(|m| !is_prime(m as u64)));
+    }
+
+    #[test]
+    fn quotas_are_hamilton_apportionment() {
+        // 10 slots over weights 1, 1, 1: 3.33 each; the extra slot to rank 0.
+        assert_eq!(quotas(&[1, 1, 1], 10), vec![4, 3, 3]);
+        // 7 slots over 3:1 -> 5.25 and 1.75: remainders .25 and .75.
+        assert_eq!(quotas(&[3, 1], 7), vec![5, 2]);
+    }
+
+    #[test]
+    fn turns_are_spread_evenly_in_rank_order() {
+        // Quotas 4, 2, 1: four rounds; rank 1 in rounds 1 and 3, rank 2 in round 3.
+        assert_eq!(turn_order::<u16>(&[4, 2, 1]), vec![0, 0, 1, 0, 0, 1, 2]);
+        // Equal quotas: round-robin.
+        assert_eq!(turn_order::<u16>(&[2, 2, 2]), vec![0, 1, 2, 0, 1, 2]);
+        // Quota 3 of 5 rounds: rounds floor((5(j+1) - 1) / 3) = 1, 3, 4.
+        assert_eq!(turn_order::<u16>(&[5, 3]), vec![0, 0, 1, 0, 0, 1, 0, 1]);
+        assert_eq!(turn_order::<u16>(&[0, 1]), vec![1]);
+    }
+
+    #[test]
+    fn every_slot_is_filled_with_exact_quotas() {
+        let ids: Vec<BackendId> = (0..5u64).map(|i| BackendId::from_raw(mix64(i))).collect();
+        let weights: Vec<Weight> = [1, 2, 3, 4, 5].map(|w| Weight::new(w).unwrap()).to_vec();
+        let Slots::Narrow(slots) = Slots::build(&ids, &weights, 1009) else {
+            panic!("5 hosts use 2-byte entries");
+        };
+        let mut counts = [0usize; 5];
+        for &s in slots.iter() {
+            counts[s as usize] += 1;
+        }
+        // 1009 * w / 15 = 67.27, 134.53, 201.8, 269.07, 336.33: floors sum to 1007;
+        // the two extra slots go to the largest remainders (.8 and .53).
+        assert_eq!(counts, [67, 135, 202, 269, 336]);
+    }
+}
