@@ -43,6 +43,14 @@
 //! an entry goes idle. Nothing allocates per pick: the IPv4 families are reserved for
 //! the whole capacity at build time, each shard's IPv6 family on its first IPv6 source.
 //!
+//! Measured (`benches/sticky.rs`, criterion medians on a shared, loaded 2-core AMD EPYC
+//! VM, 4096 sources over `RoundRobin`, 8 hosts): the lookup of a source with an entry
+//! (`order` alone) 39 ns; a whole connection's life (`pick`, lease, drop) 82 to 109 ns
+//! for a source with an entry and 83 to 119 ns for a new one, against 20 ns for
+//! round-robin alone; 270 to 480 ns for a new source on a table full of idle entries
+//! (eviction). Most of a hit is memory latency: 4096 sources' slots and index buckets
+//! do not stay in a core's cache, and three lock round trips.
+//!
 //! Eviction, only when the table is full, looks at each shard's oldest idle entry (each
 //! shard keeps its idle entries in a list in release order) and removes the oldest:
 //! O(shards). Among entries released in the same clock tick it takes the fullest
