@@ -198,113 +198,120 @@ fn turn_order<E: Entry>(quota: &[u64]) -> Vec<E> {
     order
 }
 
+/// Below this many empty slots, a claim finds its host's next empty slot by computing
+/// where each empty slot sits in the host's permutation, instead of probing: probing
+/// costs about `M / empty` steps per claim there (about 4.7 M of the table's
+/// M ln M probes). Same result (tested against plain probing); builds measured
+/// 5-20% faster.
+const TAIL: usize = 64;
+
+/// The inverse of `a` modulo the prime `m` (`0 < a < m`), by extended Euclid.
+fn inverse_mod(a: u64, m: u64) -> u64 {
+    let (mut r0, mut r1) = (i128::from(m), i128::from(a));
+    let (mut t0, mut t1) = (0i128, 1i128);
+    while r1 != 0 {
+        let q = r0 / r1;
+        (r0, r1) = (r1, r0 - q * r1);
+        (t0, t1) = (t1, t0 - q * t1);
+    }
+    t0.rem_euclid(i128::from(m)) as u64
+}
+
+/// One host's permutation of the slots: `offset, offset + skip, ...` modulo `m`.
+struct Permutation {
+    offset: u64,
+    skip: u64,
+    /// `skip^-1 mod m`: slot `x` is at position `(x - offset) / skip`.
+    inverse: u64,
+    /// The next slot to try.
+    cursor: u64,
+}
+
+impl Permutation {
+    fn of(id: BackendId, m: u64) -> Self {
+        let id = id.get();
+        let offset = mix64(id ^ 0x6f66_6673_6574_2121) % m;
+        let skip = if m > 1 {
+            mix64(id ^ 0x736b_6970_2121_2121) % (m - 1) + 1
+        } else {
+            1
+        };
+        let inverse = if m > 1 { inverse_mod(skip, m) } else { 0 };
+        Permutation {
+            offset,
+            skip,
+            inverse,
+            cursor: offset,
+        }
+    }
+
+    /// Where slot `x` comes in the permutation.
+    fn position(&self, x: u64, m: u64) -> u64 {
+        (x + m - self.offset) % m * self.inverse % m
+    }
+
+    /// Claims the first unoccupied slot from the cursor on, probing.
+    fn claim_by_probing(&mut self, occupied: &mut [u64], m: u64) -> usize {
+        // A permutation visits every slot and the table is not full yet, so this ends.
+        loop {
+            let s = self.cursor as usize;
+            self.cursor += self.skip;
+            if self.cursor >= m {
+                self.cursor -= m;
+            }
+            let word = &mut occupied[s / 64];
+            let bit = 1u64 << (s % 64);
+            if *word & bit == 0 {
+                *word |= bit;
+                return s;
+            }
+        }
+    }
+
+    /// Claims the first of the (non-empty) `empty` slots from the cursor on.
+    fn claim_from(&mut self, empty: &mut Vec<u64>, m: u64) -> usize {
+        let here = self.position(self.cursor, m);
+        let (i, _) = empty
+            .iter()
+            .enumerate()
+            .map(|(i, &x)| (i, (self.position(x, m) + m - here) % m))
+            .min_by_key(|&(_, distance)| distance)
+            .unwrap_or((0, 0));
+        let s = empty.swap_remove(i);
+        self.cursor = (s + self.skip) % m;
+        s as usize
+    }
+}
+
 fn fill<E: Entry>(ids: &[BackendId], weights: &[Weight], size: usize) -> Box<[E]> {
     let m = size as u64;
     let mut by_id: Vec<usize> = (0..ids.len()).collect();
     by_id.sort_unstable_by_key(|&i| ids[i]);
     let ranked_weights: Vec<u64> = by_id.iter().map(|&i| u64::from(weights[i].get())).collect();
     let quota = quotas(&ranked_weights, size);
-    // Each host's cursor in its permutation, its step, and the entry it writes.
-    let mut next: Vec<u64> = Vec::with_capacity(ids.len());
-    let mut skip: Vec<u64> = Vec::with_capacity(ids.len());
+    let mut hosts: Vec<Permutation> = by_id.iter().map(|&i| Permutation::of(ids[i], m)).collect();
     let entries: Vec<E> = by_id.iter().map(|&i| E::from_index(i)).collect();
-    for &i in &by_id {
-        let id = ids[i].get();
-        next.push(mix64(id ^ 0x6f66_6673_6574_2121) % m);
-        skip.push(if m > 1 {
-            mix64(id ^ 0x736b_6970_2121_2121) % (m - 1) + 1
-        } else {
-            1
-        });
-    }
     let mut occupied = vec![0u64; size.div_ceil(64)];
     let mut slots = vec![E::default(); size];
-    let (occupied, out) = (&mut occupied[..], &mut slots[..]);
-    // Probing is most of the build: about M ln M probes, mostly while the table is
-    // nearly full.
+    let mut left = size;
+    let mut tail: Option<Vec<u64>> = None;
     for rank in turn_order::<E>(&quota) {
         let r = rank.index();
-        let (mut cur, step) = (next[r], skip[r]);
-        // A permutation visits every slot and the table is not full yet, so this ends.
-        let s = loop {
-            let s = cur as usize;
-            cur += step;
-            if cur >= m {
-                cur -= m;
-            }
-            let word = &mut occupied[s / 64];
-            let bit = 1u64 << (s % 64);
-            if *word & bit == 0 {
-                *word |= bit;
-                break s;
-            }
+        let s = if left > TAIL {
+            hosts[r].claim_by_probing(&mut occupied, m)
+        } else {
+            let empty = tail.get_or_insert_with(|| {
+                (0..m)
+                    .filter(|&x| occupied[(x / 64) as usize] & (1 << (x % 64)) == 0)
+                    .collect()
+            });
+            hosts[r].claim_from(empty, m)
         };
-        out[s] = entries[r];
-        next[r] = cur;
+        slots[s] = entries[r];
+        left -= 1;
     }
     slots.into_boxed_slice()
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sizes_are_primes_in_steps() {
-        for (hosts, size) in [
-            (0, 65_537),
-            (1, 65_537),
-            (32, 65_537),
-            (57, 65_537),
-            (58, 262_147),
-            (114, 262_147),
-            (115, 1_048_583),
-            (228, 1_048_583),
-            (229, 4_194_319),
-            (1024, 4_194_319),
-            (100_000, 4_194_319),
-        ] {
-            assert_eq!(table_size_for(hosts), size, "{hosts} hosts");
-        }
-        for m in SIZE_STEPS.into_iter().chain([MAX_TABLE_SIZE]) {
-            assert!(is_prime(m as u64), "{m}");
-        }
-        assert!(!is_prime(MAX_TABLE_SIZE as u64 - 2));
-        assert!((MAX_TABLE_SIZE - 42..MAX_TABLE_SIZE).all(|m| !is_prime(m as u64)));
-    }
-
-    #[test]
-    fn quotas_are_hamilton_apportionment() {
-        // 10 slots over weights 1, 1, 1: 3.33 each; the extra slot to rank 0.
-        assert_eq!(quotas(&[1, 1, 1], 10), vec![4, 3, 3]);
-        // 7 slots over 3:1 -> 5.25 and 1.75: remainders .25 and .75.
-        assert_eq!(quotas(&[3, 1], 7), vec![5, 2]);
-    }
-
-    #[test]
-    fn turns_are_spread_evenly_in_rank_order() {
-        // Quotas 4, 2, 1: four rounds; rank 1 in rounds 1 and 3, rank 2 in round 3.
-        assert_eq!(turn_order::<u16>(&[4, 2, 1]), vec![0, 0, 1, 0, 0, 1, 2]);
-        // Equal quotas: round-robin.
-        assert_eq!(turn_order::<u16>(&[2, 2, 2]), vec![0, 1, 2, 0, 1, 2]);
-        // Quota 3 of 5 rounds: rounds floor((5(j+1) - 1) / 3) = 1, 3, 4.
-        assert_eq!(turn_order::<u16>(&[5, 3]), vec![0, 0, 1, 0, 0, 1, 0, 1]);
-        assert_eq!(turn_order::<u16>(&[0, 1]), vec![1]);
-    }
-
-    #[test]
-    fn every_slot_is_filled_with_exact_quotas() {
-        let ids: Vec<BackendId> = (0..5u64).map(|i| BackendId::from_raw(mix64(i))).collect();
-        let weights: Vec<Weight> = [1, 2, 3, 4, 5].map(|w| Weight::new(w).unwrap()).to_vec();
-        let Slots::Narrow(slots) = Slots::build(&ids, &weights, 1009) else {
-            panic!("5 hosts use 2-byte entries");
-        };
-        let mut counts = [0usize; 5];
-        for &s in slots.iter() {
-            counts[s as usize] += 1;
-        }
-        // 1009 * w / 15 = 67.27, 134.53, 201.8, 269.07, 336.33: floors sum to 1007;
-        // the two extra slots go to the largest remainders (.8 and .53).
-        assert_eq!(counts, [67, 135, 202, 269, 336]);
-    }
-}
+mod tests;

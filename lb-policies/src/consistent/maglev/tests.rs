@@ -1,0 +1,100 @@
+//! Unit tests of the Maglev build: sizes, quotas, turns, the tail shortcut.
+
+use super::*;
+
+#[test]
+fn sizes_are_primes_in_steps() {
+    for (hosts, size) in [
+        (0, 65_537),
+        (1, 65_537),
+        (32, 65_537),
+        (57, 65_537),
+        (58, 262_147),
+        (114, 262_147),
+        (115, 1_048_583),
+        (228, 1_048_583),
+        (229, 4_194_319),
+        (1024, 4_194_319),
+        (100_000, 4_194_319),
+    ] {
+        assert_eq!(table_size_for(hosts), size, "{hosts} hosts");
+    }
+    for m in SIZE_STEPS.into_iter().chain([MAX_TABLE_SIZE]) {
+        assert!(is_prime(m as u64), "{m}");
+    }
+    assert!(!is_prime(MAX_TABLE_SIZE as u64 - 2));
+    assert!((MAX_TABLE_SIZE - 42..MAX_TABLE_SIZE).all(|m| !is_prime(m as u64)));
+}
+
+#[test]
+fn quotas_are_hamilton_apportionment() {
+    // 10 slots over weights 1, 1, 1: 3.33 each; the extra slot to rank 0.
+    assert_eq!(quotas(&[1, 1, 1], 10), vec![4, 3, 3]);
+    // 7 slots over 3:1 -> 5.25 and 1.75: remainders .25 and .75.
+    assert_eq!(quotas(&[3, 1], 7), vec![5, 2]);
+}
+
+#[test]
+fn turns_are_spread_evenly_in_rank_order() {
+    // Quotas 4, 2, 1: four rounds; rank 1 in rounds 1 and 3, rank 2 in round 3.
+    assert_eq!(turn_order::<u16>(&[4, 2, 1]), vec![0, 0, 1, 0, 0, 1, 2]);
+    // Equal quotas: round-robin.
+    assert_eq!(turn_order::<u16>(&[2, 2, 2]), vec![0, 1, 2, 0, 1, 2]);
+    // Quota 3 of 5 rounds: rounds floor((5(j+1) - 1) / 3) = 1, 3, 4.
+    assert_eq!(turn_order::<u16>(&[5, 3]), vec![0, 0, 1, 0, 0, 1, 0, 1]);
+    assert_eq!(turn_order::<u16>(&[0, 1]), vec![1]);
+}
+
+/// Plain Maglev probing all the way, as a reference for `fill`'s tail shortcut.
+fn fill_by_probing(ids: &[BackendId], weights: &[Weight], size: usize) -> Vec<u16> {
+    let m = size as u64;
+    let mut by_id: Vec<usize> = (0..ids.len()).collect();
+    by_id.sort_unstable_by_key(|&i| ids[i]);
+    let w: Vec<u64> = by_id.iter().map(|&i| u64::from(weights[i].get())).collect();
+    let mut hosts: Vec<Permutation> = by_id.iter().map(|&i| Permutation::of(ids[i], m)).collect();
+    let mut occupied = vec![0u64; size.div_ceil(64)];
+    let mut slots = vec![0u16; size];
+    for rank in turn_order::<u16>(&quotas(&w, size)) {
+        let r = rank as usize;
+        slots[hosts[r].claim_by_probing(&mut occupied, m)] = by_id[r] as u16;
+    }
+    slots
+}
+
+#[test]
+fn the_tail_shortcut_claims_what_probing_claims() {
+    for (n, size) in [(1, 2), (3, 7), (5, 61), (7, 1009), (8, 65_537), (40, 4099)] {
+        let ids: Vec<BackendId> = (0..n as u64)
+            .map(|i| BackendId::from_raw(mix64(i + 99)))
+            .collect();
+        let weights: Vec<Weight> = (0..n as u64)
+            .map(|i| Weight::new(i % 3 + 1).unwrap())
+            .collect();
+        let Slots::Narrow(fast) = Slots::build(&ids, &weights, size) else {
+            panic!("narrow");
+        };
+        assert_eq!(
+            fast.to_vec(),
+            fill_by_probing(&ids, &weights, size),
+            "{n} hosts, {size} slots"
+        );
+    }
+    assert_eq!(inverse_mod(3, 7), 5);
+    assert_eq!(inverse_mod(65_536, 65_537), 65_536);
+}
+
+#[test]
+fn every_slot_is_filled_with_exact_quotas() {
+    let ids: Vec<BackendId> = (0..5u64).map(|i| BackendId::from_raw(mix64(i))).collect();
+    let weights: Vec<Weight> = [1, 2, 3, 4, 5].map(|w| Weight::new(w).unwrap()).to_vec();
+    let Slots::Narrow(slots) = Slots::build(&ids, &weights, 1009) else {
+        panic!("5 hosts use 2-byte entries");
+    };
+    let mut counts = [0usize; 5];
+    for &s in slots.iter() {
+        counts[s as usize] += 1;
+    }
+    // 1009 * w / 15 = 67.27, 134.53, 201.8, 269.07, 336.33: floors sum to 1007;
+    // the two extra slots go to the largest remainders (.8 and .53).
+    assert_eq!(counts, [67, 135, 202, 269, 336]);
+}
