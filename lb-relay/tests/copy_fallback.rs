@@ -1,0 +1,137 @@
+//! When no pipe can be created for splice (the process is out of descriptors), a bulk
+//! direction falls back to the portable copy at run time and the session still relays
+//! every byte.
+//!
+//! The test lowers the process's soft `RLIMIT_NOFILE` to exactly the descriptors in use
+//! once the four sockets exist, so every later `pipe2` fails with `EMFILE`. That limit
+//! is process-wide, so this binary holds this single test, and restores the limit at
+//! the end.
+
+use std::io;
+use std::time::Duration;
+
+use lb_relay::copy::{bidirectional, CopyOptions, End, Progress, Totals};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+const BOUND: Duration = Duration::from_secs(20);
+
+fn rlimit() -> libc::rlimit {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit only writes the struct we pass, which outlives the call.
+    let rc = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
+    assert_eq!(rc, 0, "getrlimit: {}", io::Error::last_os_error());
+    limit
+}
+
+fn set_rlimit(limit: &libc::rlimit) {
+    // SAFETY: setrlimit only reads the struct we pass, which outlives the call.
+    let rc = unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, limit) };
+    assert_eq!(rc, 0, "setrlimit: {}", io::Error::last_os_error());
+}
+
+/// The lowest free descriptor number: every descriptor below it is in use.
+fn lowest_free_fd() -> u64 {
+    use std::os::fd::AsRawFd;
+    let probe = std::fs::File::open("/dev/null").expect("open /dev/null");
+    probe.as_raw_fd() as u64
+}
+
+fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        out.extend_from_slice(&(z ^ (z >> 31)).to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+async fn pair(listener: &TcpListener) -> (TcpStream, TcpStream) {
+    let addr = listener.local_addr().expect("local addr");
+    let (outside, accepted) = tokio::join!(TcpStream::connect(addr), listener.accept());
+    (outside.expect("connect"), accepted.expect("accept").0)
+}
+
+async fn relay_without_descriptors() -> Totals {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let (mut client, relay_client) = pair(&listener).await;
+    let (mut backend, relay_server) = pair(&listener).await;
+
+    let saved = rlimit();
+    let exhausted = libc::rlimit {
+        rlim_cur: lowest_free_fd(),
+        rlim_max: saved.rlim_max,
+    };
+    set_rlimit(&exhausted);
+    let open = std::fs::File::open("/dev/null");
+    let no_descriptor = open
+        .as_ref()
+        .map_err(|e| e.raw_os_error() == Some(libc::EMFILE));
+    assert_eq!(
+        no_descriptor.err(),
+        Some(true),
+        "the limit must leave no descriptor free"
+    );
+
+    let copy = tokio::spawn(async move {
+        let opts = CopyOptions {
+            idle_timeout: Duration::from_secs(600),
+            splice: true,
+        };
+        bidirectional(relay_client, relay_server, &opts, &Progress::default()).await
+    });
+    // Well past the 64 KiB after which each direction asks for a pipe.
+    let up = random_bytes(1_500_000, 7);
+    let down = random_bytes(900_000, 8);
+    let upload = async {
+        client.write_all(&up).await.expect("write up");
+        client.shutdown().await.expect("shutdown client");
+        let mut got = Vec::new();
+        client.read_to_end(&mut got).await.expect("read down");
+        got
+    };
+    let download = async {
+        backend.write_all(&down).await.expect("write down");
+        backend.shutdown().await.expect("shutdown backend");
+        let mut got = Vec::new();
+        backend.read_to_end(&mut got).await.expect("read up");
+        got
+    };
+    let both = async { tokio::join!(upload, download) };
+    let (at_client, at_backend) = tokio::time::timeout(BOUND, both).await.expect("bound");
+    let totals = tokio::time::timeout(BOUND, copy)
+        .await
+        .expect("bound")
+        .expect("task")
+        .expect("the session succeeds without pipes");
+
+    set_rlimit(&saved);
+    assert!(at_backend == up, "client to server bytes differ");
+    assert!(at_client == down, "server to client bytes differ");
+    totals
+}
+
+#[test]
+fn splice_falls_back_to_the_portable_copy_without_descriptors() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let totals = runtime.block_on(relay_without_descriptors());
+    assert_eq!(
+        totals,
+        Totals {
+            client_to_server: 1_500_000,
+            server_to_client: 900_000,
+            end: End::Closed
+        }
+    );
+}
