@@ -7,14 +7,14 @@
 //! is process-wide, so this binary holds this single test, and restores the limit at
 //! the end.
 
+mod copy_support;
+
 use std::io;
 use std::time::Duration;
 
+use copy_support::{pair, random_bytes, BOUND};
 use lb_relay::copy::{bidirectional, CopyOptions, End, Progress, Totals};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-
-const BOUND: Duration = Duration::from_secs(20);
 
 fn rlimit() -> libc::rlimit {
     let mut limit = libc::rlimit {
@@ -40,30 +40,9 @@ fn lowest_free_fd() -> u64 {
     probe.as_raw_fd() as u64
 }
 
-fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed;
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        out.extend_from_slice(&(z ^ (z >> 31)).to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
-
-async fn pair(listener: &TcpListener) -> (TcpStream, TcpStream) {
-    let addr = listener.local_addr().expect("local addr");
-    let (outside, accepted) = tokio::join!(TcpStream::connect(addr), listener.accept());
-    (outside.expect("connect"), accepted.expect("accept").0)
-}
-
 async fn relay_without_descriptors() -> Totals {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let (mut client, relay_client) = pair(&listener).await;
-    let (mut backend, relay_server) = pair(&listener).await;
+    let (mut client, relay_client) = pair().await;
+    let (mut backend, relay_server) = pair().await;
 
     let saved = rlimit();
     let exhausted = libc::rlimit {
