@@ -162,9 +162,7 @@ fn bench_pick(c: &mut Criterion) {
     c.bench_function("pick_lease/consistent/1024/v4", |b| {
         b.iter(|| {
             i = (i + 1) % CLIENTS;
-            balancer
-                .pick(&Context::from_client(v4[i]))
-                .is_ok()
+            balancer.pick(&Context::from_client(v4[i])).is_ok()
         })
     });
 }
