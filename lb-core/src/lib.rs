@@ -28,7 +28,8 @@
 //! ## Map
 //!
 //! - [`backend`]: [`Backend`], [`BackendId`], [`Weight`], [`Host`].
-//! - [`table`]: [`Table`] and its builder, change events.
+//! - [`table`]: [`Table`] and its [`TableBuilder`].
+//! - [`event`]: the [`TableEvent`]s listeners hear, [`Change`], [`ListenerId`].
 //! - [`snapshot`]: [`Snapshot`], what readers see.
 //! - [`host`]: per-host [`Health`], [`Admin`], [`HostState`] counters.
 //! - [`policy`]: the [`Policy`] trait and the [`Order`] it fills.
@@ -45,6 +46,7 @@ pub mod balancer;
 pub mod clock;
 pub mod context;
 pub mod error;
+pub mod event;
 pub mod hash;
 pub mod host;
 pub mod lease;
@@ -57,9 +59,10 @@ pub use balancer::{Balancer, Candidate, Candidates, Select};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use context::Context;
 pub use error::{Error, Result};
+pub use event::{Change, ListenerId, TableEvent};
 pub use hash::{fast_hash, fast_hash_ip, siphash24, siphash24_ip, HashKey, SipHash24};
 pub use host::{Admin, Health, HostSlot, HostState, HostStats};
 pub use lease::{Lease, LeaseHook, Release};
 pub use policy::{Order, Policy};
 pub use snapshot::Snapshot;
-pub use table::{Change, Table, TableBuilder, TableEvent};
+pub use table::{Table, TableBuilder};

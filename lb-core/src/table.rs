@@ -1,4 +1,10 @@
 //! [`Table`]: a named set of hosts with health and admin state, published as snapshots.
+//!
+//! Readers load the current [`Snapshot`] through an `ArcSwap` and never wait; writers
+//! serialise on one short lock, build the next snapshot, hand it to observers (the
+//! balancers' plans) before readers can see it, and then tell listeners
+//! ([`TableEvent`], see [`event`](crate::event)) outside the lock. The builder is in
+//! [`TableBuilder`].
 
 use std::borrow::Cow;
 use std::fmt;
@@ -7,71 +13,24 @@ use std::sync::{Arc, Weak};
 use arc_swap::ArcSwap;
 use parking_lot::Mutex;
 
+mod builder;
+mod listeners;
+
+pub use crate::event::{Change, ListenerId, TableEvent};
+pub use builder::TableBuilder;
+pub(crate) use listeners::Observer;
+
+use crate::event::Listener;
 use crate::snapshot::Members;
 use crate::{
     Admin, Backend, BackendId, Error, Health, Host, HostSlot, HostStats, Result, Snapshot, Weight,
 };
 
-/// Something that must see every snapshot as it is published, before any reader of it
-/// does: a [`Balancer`](crate::Balancer) rebuilding its policy's plan.
-pub(crate) trait Observer<B>: Send + Sync {
-    fn publish(&self, snapshot: &Arc<Snapshot<B>>);
-}
-
-/// What changed in a table: passed to the listeners of [`Table::on_change`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TableEvent {
-    /// The table's name.
-    pub table: Arc<str>,
-    /// The host's id.
-    pub id: BackendId,
-    /// The host's name.
-    pub host: String,
-    /// What happened to it.
-    pub change: Change,
-    /// The version of the snapshot that carries the change.
-    pub version: u64,
-}
-
-/// One change to one host of a table.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Change {
-    /// Its health changed, for the given reason (`"connect refused"`, `"check ok"`, ...).
-    Health {
-        /// Before.
-        old: Health,
-        /// After.
-        new: Health,
-        /// Why, in relayd's words where they fit.
-        reason: Cow<'static, str>,
-    },
-    /// Its admin state changed.
-    Admin {
-        /// Before.
-        old: Admin,
-        /// After.
-        new: Admin,
-    },
-    /// Its weight changed.
-    Weight {
-        /// Before.
-        old: Weight,
-        /// After.
-        new: Weight,
-    },
-    /// It was added to the table.
-    Added,
-    /// It was removed from the table.
-    Removed,
-}
-
-type Listener = Arc<dyn Fn(&TableEvent) + Send + Sync>;
-
+/// What writers change under the table's lock.
 struct Writer<B> {
     next_version: u64,
     observers: Vec<Weak<dyn Observer<B>>>,
-    listeners: Vec<Listener>,
+    listeners: Vec<(ListenerId, Listener)>,
 }
 
 /// A named set of hosts: relayd's `table <exchange> { ... }`.
@@ -100,91 +59,10 @@ pub struct Table<B = Host> {
     writer: Mutex<Writer<B>>,
 }
 
-/// Builds a [`Table`].
-///
-/// Defaults:
-/// - no hosts (at least one is required);
-/// - hosts start [`Health::Up`]: a table without a health monitor is usable at once. A
-///   monitor marks hosts it has not checked yet as it starts.
-pub struct TableBuilder<B = Host> {
-    name: String,
-    hosts: Vec<B>,
-    initial_health: Health,
-}
-
-impl<B: Backend> TableBuilder<B> {
-    /// Adds a host.
-    pub fn host(mut self, backend: B) -> Self {
-        self.hosts.push(backend);
-        self
-    }
-
-    /// Adds hosts.
-    pub fn hosts(mut self, backends: impl IntoIterator<Item = B>) -> Self {
-        self.hosts.extend(backends);
-        self
-    }
-
-    /// The health hosts start with (default [`Health::Up`]). relayd starts hosts
-    /// [`Health::Unknown`] until their first check.
-    pub fn initial_health(mut self, health: Health) -> Self {
-        self.initial_health = health;
-        self
-    }
-
-    /// Builds the table, or fails on an invalid name, no hosts, or duplicate hosts.
-    pub fn build(self) -> Result<Arc<Table<B>>> {
-        if self.name.is_empty() || self.name.len() > 64 {
-            return Err(Error::InvalidTableName { name: self.name });
-        }
-        if self.hosts.is_empty() {
-            return Err(Error::EmptyTable { table: self.name });
-        }
-        let name: Arc<str> = self.name.into();
-        let mut slots = Vec::with_capacity(self.hosts.len());
-        let mut weights = Vec::with_capacity(self.hosts.len());
-        let mut seen = hashbrown::HashSet::with_capacity(self.hosts.len());
-        for backend in self.hosts {
-            let slot = HostSlot::new(backend);
-            if !seen.insert(slot.id()) {
-                return Err(Error::DuplicateHost {
-                    table: name.to_string(),
-                    host: slot.name().to_owned(),
-                    id: slot.id(),
-                });
-            }
-            weights.push(slot.backend().weight());
-            slots.push(Arc::new(slot));
-        }
-        let n = slots.len();
-        let members = Arc::new(Members::new(1, slots, weights));
-        let snapshot = Snapshot::new(
-            name.clone(),
-            1,
-            members,
-            vec![self.initial_health; n].into(),
-            vec![Admin::Enabled; n].into(),
-        );
-        Ok(Arc::new(Table {
-            name,
-            current: ArcSwap::from_pointee(snapshot),
-            writer: Mutex::new(Writer {
-                next_version: 2,
-                observers: Vec::new(),
-                listeners: Vec::new(),
-            }),
-        }))
-    }
-}
-
 impl<B: Backend> Table<B> {
     /// Starts building a table with this name.
     pub fn builder(name: impl Into<String>) -> TableBuilder<B> {
-        TableBuilder {
-            name: name.into(),
-            hosts: Vec::new(),
-            initial_health: Health::Up,
-        }
+        TableBuilder::new(name.into())
     }
 
     /// A table of these hosts, all up and enabled.
@@ -205,12 +83,6 @@ impl<B: Backend> Table<B> {
     /// Every host's state and counters, from the current snapshot.
     pub fn stats(&self) -> Vec<HostStats> {
         self.current.load().stats()
-    }
-
-    /// Calls `listener` after every change, outside the table's lock, in the order the
-    /// changes were made. Listeners may read the table but should return quickly.
-    pub fn on_change(&self, listener: impl Fn(&TableEvent) + Send + Sync + 'static) {
-        self.writer.lock().listeners.push(Arc::new(listener));
     }
 
     /// Sets a host's health. Returns the previous health; publishes a snapshot only if
@@ -380,18 +252,6 @@ impl<B: Backend> Table<B> {
         Ok(())
     }
 
-    /// Registers an observer and hands it the current snapshot, under the write lock so
-    /// that it misses no publication.
-    pub(crate) fn observe(
-        &self,
-        observer: Weak<dyn Observer<B>>,
-        first: impl FnOnce(&Arc<Snapshot<B>>),
-    ) {
-        let mut w = self.writer.lock();
-        first(&self.current.load_full());
-        w.observers.push(observer);
-    }
-
     /// Applies a change to the host with `id`: `f` builds the next snapshot (its version
     /// is filled in here) or returns `None` when nothing changes.
     fn change(
@@ -445,7 +305,7 @@ impl<B: Backend> Table<B> {
         });
         self.current.store(next);
         (
-            w.listeners.clone(),
+            w.listeners.iter().map(|(_, l)| l.clone()).collect(),
             TableEvent {
                 table: self.name.clone(),
                 id,
@@ -454,15 +314,6 @@ impl<B: Backend> Table<B> {
                 version,
             },
         )
-    }
-
-    fn notify(&self, (listeners, event): (Vec<Listener>, TableEvent)) {
-        if let Change::Health { old, new, reason } = &event.change {
-            tracing::info!(table = %event.table, host = %event.host, %old, %new, %reason, "host health changed");
-        }
-        for l in &listeners {
-            l(&event);
-        }
     }
 }
 

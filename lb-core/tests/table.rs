@@ -304,3 +304,56 @@ fn initial_health_is_configurable() {
     assert_eq!(t.snapshot().usable(), &[] as &[u32]);
     assert_eq!(t.snapshot().health(1), Health::Unknown);
 }
+
+#[test]
+fn removed_listeners_hear_nothing_more() {
+    let t = exchange();
+    let other = exchange();
+    let seen: Arc<Mutex<Vec<u64>>> = Arc::default();
+    let (log_a, log_b) = (seen.clone(), seen.clone());
+    let a = t.on_change(move |e| log_a.lock().unwrap().push(e.version));
+    let b = t.on_change(move |e| log_b.lock().unwrap().push(e.version * 100));
+    assert_ne!(a, b);
+    assert_eq!(t.listeners(), 2);
+    let id = t.snapshot().id(0);
+    t.set_health(id, Health::Down, "connect refused").unwrap(); // version 2
+                                                                // An id is only removed from the table that handed it out.
+    assert!(!other.remove_listener(a));
+    assert!(t.remove_listener(a));
+    assert!(!t.remove_listener(a));
+    assert_eq!(t.listeners(), 1);
+    t.set_health(id, Health::Up, "check ok").unwrap(); // version 3: only `b` hears it
+    assert!(t.remove_listener(b));
+    t.set_admin(id, Admin::Disabled).unwrap(); // version 4: nobody hears it
+    assert_eq!(*seen.lock().unwrap(), [2, 200, 300]);
+    assert_eq!(t.listeners(), 0);
+}
+
+#[test]
+fn a_listener_can_remove_itself_and_drops_its_captures() {
+    let t = exchange();
+    let captured = Arc::new(());
+    let held = captured.clone();
+    let table = Arc::downgrade(&t);
+    let own: Arc<Mutex<Option<lb_core::ListenerId>>> = Arc::default();
+    let own_id = own.clone();
+    let calls = Arc::new(Mutex::new(0));
+    let counted = calls.clone();
+    let id = t.on_change(move |_| {
+        let _ = &held;
+        *counted.lock().unwrap() += 1;
+        let id = own_id.lock().unwrap().take();
+        if let (Some(t), Some(id)) = (table.upgrade(), id) {
+            assert!(t.remove_listener(id));
+        }
+    });
+    *own.lock().unwrap() = Some(id);
+    assert_eq!(Arc::strong_count(&captured), 2);
+    let host = t.snapshot().id(2);
+    t.set_health(host, Health::Down, "connect refused").unwrap();
+    t.set_health(host, Health::Up, "check ok").unwrap();
+    assert_eq!(*calls.lock().unwrap(), 1);
+    assert_eq!(t.listeners(), 0);
+    // The closure, and so what it captured, is gone once its last call returned.
+    assert_eq!(Arc::strong_count(&captured), 1);
+}

@@ -1,0 +1,94 @@
+//! What a [`Table`](crate::Table) tells its listeners: [`TableEvent`] and [`Change`],
+//! and the [`ListenerId`] that removes a listener again.
+//!
+//! Listeners are how health monitors, passive health and an operator's logging learn of
+//! changes they did not make. They are called synchronously by the writer, outside the
+//! table's lock, in the order the changes were made. A listener belongs to whoever
+//! registered it: a component that lives shorter than its table (a monitor, a passive
+//! health handle) removes its listener with [`Table::remove_listener`](crate::Table::remove_listener)
+//! when it goes, or the table would keep the closure, and whatever it captured, for its
+//! whole life.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use crate::{Admin, BackendId, Health, Weight};
+
+/// What changed in a table: passed to the listeners of
+/// [`Table::on_change`](crate::Table::on_change).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TableEvent {
+    /// The table's name.
+    pub table: Arc<str>,
+    /// The host's id.
+    pub id: BackendId,
+    /// The host's name.
+    pub host: String,
+    /// What happened to it.
+    pub change: Change,
+    /// The version of the snapshot that carries the change.
+    pub version: u64,
+}
+
+/// One change to one host of a table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Change {
+    /// Its health changed, for the given reason (`"connect refused"`, `"check ok"`, ...).
+    Health {
+        /// Before.
+        old: Health,
+        /// After.
+        new: Health,
+        /// Why, in relayd's words where they fit.
+        reason: Cow<'static, str>,
+    },
+    /// Its admin state changed.
+    Admin {
+        /// Before.
+        old: Admin,
+        /// After.
+        new: Admin,
+    },
+    /// Its weight changed.
+    Weight {
+        /// Before.
+        old: Weight,
+        /// After.
+        new: Weight,
+    },
+    /// It was added to the table.
+    Added,
+    /// It was removed from the table.
+    Removed,
+}
+
+/// Names one listener registered with [`Table::on_change`](crate::Table::on_change), to
+/// remove it with [`Table::remove_listener`](crate::Table::remove_listener).
+///
+/// Ids are unique across every table of the process, so an id handed to the wrong table
+/// removes nothing. Dropping the id does not remove the listener: a caller that never
+/// removes it (a listener meant to live as long as the table) may ignore it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ListenerId(u64);
+
+/// The source of [`ListenerId`]s; 0 is never handed out.
+static NEXT_LISTENER: AtomicU64 = AtomicU64::new(1);
+
+impl ListenerId {
+    /// A fresh id, distinct from every other of this process.
+    pub(crate) fn next() -> Self {
+        ListenerId(NEXT_LISTENER.fetch_add(1, Ordering::Relaxed))
+    }
+}
+
+impl fmt::Display for ListenerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "listener#{}", self.0)
+    }
+}
+
+/// A registered change listener.
+pub(crate) type Listener = Arc<dyn Fn(&TableEvent) + Send + Sync>;

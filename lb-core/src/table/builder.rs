@@ -1,0 +1,100 @@
+//! [`TableBuilder`]: a table's hosts and initial health, checked before the first
+//! snapshot is published.
+
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use parking_lot::Mutex;
+
+use super::{Table, Writer};
+use crate::snapshot::Members;
+use crate::{Admin, Backend, Error, Health, HostSlot, Result, Snapshot};
+
+/// The longest table name, in bytes (see [`Error::InvalidTableName`]).
+const MAX_NAME_LEN: usize = 64;
+
+/// Builds a [`Table`].
+///
+/// Defaults:
+/// - no hosts (at least one is required);
+/// - hosts start [`Health::Up`]: a table without a health monitor is usable at once. A
+///   monitor marks hosts it has not checked yet as it starts.
+pub struct TableBuilder<B = crate::Host> {
+    name: String,
+    hosts: Vec<B>,
+    initial_health: Health,
+}
+
+impl<B: Backend> TableBuilder<B> {
+    /// An empty builder for a table with this name; see [`Table::builder`].
+    pub(super) fn new(name: String) -> Self {
+        TableBuilder {
+            name,
+            hosts: Vec::new(),
+            initial_health: Health::Up,
+        }
+    }
+
+    /// Adds a host.
+    pub fn host(mut self, backend: B) -> Self {
+        self.hosts.push(backend);
+        self
+    }
+
+    /// Adds hosts.
+    pub fn hosts(mut self, backends: impl IntoIterator<Item = B>) -> Self {
+        self.hosts.extend(backends);
+        self
+    }
+
+    /// The health hosts start with (default [`Health::Up`]). relayd starts hosts
+    /// [`Health::Unknown`] until their first check.
+    pub fn initial_health(mut self, health: Health) -> Self {
+        self.initial_health = health;
+        self
+    }
+
+    /// Builds the table, or fails on an invalid name, no hosts, or duplicate hosts.
+    pub fn build(self) -> Result<Arc<Table<B>>> {
+        if self.name.is_empty() || self.name.len() > MAX_NAME_LEN {
+            return Err(Error::InvalidTableName { name: self.name });
+        }
+        if self.hosts.is_empty() {
+            return Err(Error::EmptyTable { table: self.name });
+        }
+        let name: Arc<str> = self.name.into();
+        let mut slots = Vec::with_capacity(self.hosts.len());
+        let mut weights = Vec::with_capacity(self.hosts.len());
+        let mut seen = hashbrown::HashSet::with_capacity(self.hosts.len());
+        for backend in self.hosts {
+            let slot = HostSlot::new(backend);
+            if !seen.insert(slot.id()) {
+                return Err(Error::DuplicateHost {
+                    table: name.to_string(),
+                    host: slot.name().to_owned(),
+                    id: slot.id(),
+                });
+            }
+            weights.push(slot.backend().weight());
+            slots.push(Arc::new(slot));
+        }
+        let n = slots.len();
+        let members = Arc::new(Members::new(1, slots, weights));
+        let snapshot = Snapshot::new(
+            name.clone(),
+            1,
+            members,
+            vec![self.initial_health; n].into(),
+            vec![Admin::Enabled; n].into(),
+        );
+        Ok(Arc::new(Table {
+            name,
+            current: ArcSwap::from_pointee(snapshot),
+            writer: Mutex::new(Writer {
+                next_version: 2,
+                observers: Vec::new(),
+                listeners: Vec::new(),
+            }),
+        }))
+    }
+}
