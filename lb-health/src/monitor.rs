@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use lb_core::{Backend, BackendId, Health, Host, Table};
+use lb_core::{Backend, BackendId, Health, Host, ListenerId, Table};
 use parking_lot::Mutex;
 use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
@@ -30,8 +30,8 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 /// Runs the checks of one table and writes the results into it.
 ///
 /// Dropping the monitor (or [`shutdown`](Monitor::shutdown)) ends every task it
-/// started; health stays as last written. The table keeps the monitor's change
-/// listener, which does nothing once the monitor is gone.
+/// started and removes its change listener from the table; health stays as last
+/// written.
 ///
 /// Disabled and draining hosts are checked too (relayd skips them), so that their
 /// health is known the moment an operator enables them again.
@@ -57,6 +57,8 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 pub struct Monitor<B: Backend = Host> {
     shared: Arc<Shared<B>>,
     supervisor: Option<JoinHandle<()>>,
+    /// The table listener that feeds [`Shared::observe`]; removed on drop.
+    listener: ListenerId,
 }
 
 /// Builds a [`Monitor`]. Defaults:
@@ -157,6 +159,7 @@ impl<B: Backend> Drop for Monitor<B> {
         if let Some(supervisor) = &self.supervisor {
             supervisor.abort();
         }
+        self.shared.table.remove_listener(self.listener);
     }
 }
 
@@ -306,7 +309,7 @@ impl<B: Backend> MonitorBuilder<B> {
             demoted: Mutex::new(false),
         });
         let weak: Weak<Shared<B>> = Arc::downgrade(&shared);
-        shared.table.on_change(move |event| {
+        let listener = shared.table.on_change(move |event| {
             if let Some(shared) = weak.upgrade() {
                 shared.observe(event);
             }
@@ -325,6 +328,7 @@ impl<B: Backend> MonitorBuilder<B> {
         Ok(Monitor {
             shared,
             supervisor: Some(supervisor),
+            listener,
         })
     }
 }

@@ -17,7 +17,7 @@ use std::fmt;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Weak};
 
-use lb_core::{Backend, BackendId, Change, Error, Health, Host, Table};
+use lb_core::{Backend, BackendId, Change, Error, Health, Host, ListenerId, Table};
 use parking_lot::Mutex;
 
 use crate::Reason;
@@ -27,8 +27,8 @@ use crate::Reason;
 ///
 /// A cheap handle (an `Arc` inside): create one per table and clone it into every
 /// connection task. `Send + Sync`. Each [`Passive::new`] registers a listener on the
-/// table (to forget counts of hosts that recover or leave) that the table keeps for its
-/// lifetime, so do not create one per connection.
+/// table (to forget counts of hosts that recover or leave), removed when the last clone
+/// of the handle is dropped.
 ///
 /// Defaults:
 /// - threshold 1: the first failed connect marks the host down.
@@ -53,8 +53,10 @@ pub struct Passive<B: Backend = Host> {
     inner: Arc<Inner<B>>,
 }
 
-struct Inner<B> {
+struct Inner<B: Backend> {
     table: Arc<Table<B>>,
+    /// The table listener that forgets counts; removed when the last handle drops.
+    listener: ListenerId,
     threshold: AtomicU32,
     /// Consecutive failures per host since its last success or mark.
     failures: Mutex<HashMap<BackendId, u32>>,
@@ -63,24 +65,28 @@ struct Inner<B> {
 impl<B: Backend> Passive<B> {
     /// Passive health for `table`, with threshold 1.
     pub fn new(table: Arc<Table<B>>) -> Self {
-        let inner = Arc::new(Inner {
-            table,
-            threshold: AtomicU32::new(1),
-            failures: Mutex::new(HashMap::new()),
-        });
         // Forget counts of hosts that leave the table or come back up, so a host that
-        // recovers starts from zero. A weak reference: the table must not keep us alive.
-        let weak: Weak<Inner<B>> = Arc::downgrade(&inner);
-        inner.table.on_change(move |event| {
-            let Some(inner) = weak.upgrade() else { return };
-            match &event.change {
-                Change::Removed
-                | Change::Health {
-                    new: Health::Up, ..
-                } => {
-                    inner.failures.lock().remove(&event.id);
+        // recovers starts from zero. A weak reference: the table must not keep us alive;
+        // the last handle's drop removes the listener (`Inner`'s `Drop`).
+        let inner = Arc::new_cyclic(|weak: &Weak<Inner<B>>| {
+            let weak = weak.clone();
+            let listener = table.on_change(move |event| {
+                let Some(inner) = weak.upgrade() else { return };
+                match &event.change {
+                    Change::Removed
+                    | Change::Health {
+                        new: Health::Up, ..
+                    } => {
+                        inner.failures.lock().remove(&event.id);
+                    }
+                    _ => {}
                 }
-                _ => {}
+            });
+            Inner {
+                table,
+                listener,
+                threshold: AtomicU32::new(1),
+                failures: Mutex::new(HashMap::new()),
             }
         });
         Passive { inner }
@@ -157,6 +163,12 @@ impl<B: Backend> Passive<B> {
     /// The table this handle marks.
     pub fn table(&self) -> &Arc<Table<B>> {
         &self.inner.table
+    }
+}
+
+impl<B: Backend> Drop for Inner<B> {
+    fn drop(&mut self) {
+        self.table.remove_listener(self.listener);
     }
 }
 
@@ -245,6 +257,28 @@ mod tests {
         t.set_health(id, Health::Up, "check ok").unwrap();
         assert!(!p.report_failure(id, Reason::ConnectRefused));
         assert!(p.report_failure(id, Reason::ConnectRefused));
+    }
+
+    #[test]
+    fn the_last_clone_removes_the_listener() {
+        let t = table();
+        let p = Passive::new(t.clone());
+        let q = p.clone();
+        let other = Passive::new(t.clone());
+        assert_eq!(t.listeners(), 2);
+        drop(p);
+        assert_eq!(t.listeners(), 2);
+        drop(q);
+        assert_eq!(t.listeners(), 1);
+        // The remaining handle still hears recoveries: its count starts again.
+        let id = t.snapshot().id(0);
+        let other = other.with_threshold(2).unwrap();
+        assert!(!other.report_failure(id, Reason::ConnectRefused));
+        t.set_health(id, Health::Down, "operator").unwrap();
+        t.set_health(id, Health::Up, "check ok").unwrap();
+        assert!(!other.report_failure(id, Reason::ConnectRefused));
+        drop(other);
+        assert_eq!(t.listeners(), 0);
     }
 
     #[test]

@@ -331,11 +331,12 @@ async fn shutdown_and_drop_end_every_task() {
         let table = Table::new("t", [addr(1), addr(2)]).unwrap();
         let check = Scripted::new();
         check.plan(addr(1), [Step::Hang]);
-        let monitor = Monitor::builder(table)
+        let monitor = Monitor::builder(table.clone())
             .check(check.clone())
             .interval(SEC)
             .start()
             .unwrap();
+        assert_eq!(table.listeners(), 1);
         // Host 2 is next checked at 0.5 s (spread); stop before.
         tokio::time::sleep(Duration::from_millis(400)).await;
         assert_eq!(
@@ -349,6 +350,7 @@ async fn shutdown_and_drop_end_every_task() {
         } else {
             monitor.shutdown().await;
         }
+        assert_eq!(table.listeners(), 0, "listener removed (drop: {by_drop})");
         tokio::time::sleep(5 * SEC).await;
         assert_eq!(check.running.load(Ordering::SeqCst), 0, "drop: {by_drop}");
         assert_eq!(
