@@ -1,8 +1,15 @@
 //! Connections for checks: connect, optional TLS, send and read, each bounded by the
 //! probe's deadline and failing with the [`Reason`] of its phase.
+//!
+//! Check sockets set `SO_REUSEADDR`. A check closes first, so its socket lingers in
+//! TIME_WAIT for a minute on an ephemeral port; with checks every few seconds, many
+//! ports of the ephemeral range are held at any time. Linux lets a listener with
+//! `SO_REUSEADDR` bind over a lingering socket only if that socket had `SO_REUSEADDR`
+//! too (`inet_bind_conflict` in `net/ipv4/inet_connection_sock.c`), so without it a
+//! check could make a later `bind` in that range fail with `EADDRINUSE`.
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 use tokio::time::{timeout_at, Instant};
 
 #[cfg(feature = "tls")]
@@ -49,9 +56,13 @@ impl Transport {
     }
 }
 
-/// Connects to the probe's address by its deadline.
+/// Connects to the probe's address by its deadline, from a socket with `SO_REUSEADDR`.
 pub(crate) async fn connect(probe: &Probe) -> Result<TcpStream, Failure> {
-    match timeout_at(probe.deadline(), TcpStream::connect(probe.addr())).await {
+    let socket = reusable_socket(probe.addr()).map_err(|e| {
+        Failure::new(Reason::from_connect_error(&e))
+            .with_detail(format!("cannot open a socket: {e}"))
+    })?;
+    match timeout_at(probe.deadline(), socket.connect(probe.addr())).await {
         Err(_) => Err(Failure::new(Reason::ConnectTimeout)),
         Ok(Err(e)) => Err(Failure::new(Reason::from_connect_error(&e)).with_detail(e.to_string())),
         Ok(Ok(tcp)) => {
@@ -60,6 +71,17 @@ pub(crate) async fn connect(probe: &Probe) -> Result<TcpStream, Failure> {
             Ok(tcp)
         }
     }
+}
+
+/// A socket for `addr`'s family with `SO_REUSEADDR` set.
+fn reusable_socket(addr: std::net::SocketAddr) -> std::io::Result<TcpSocket> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    Ok(socket)
 }
 
 /// Sends all of `data` by `deadline`.

@@ -112,3 +112,22 @@ async fn binary_compares_the_first_bytes() {
         Some("expected cafe01, received cafe00")
     );
 }
+
+/// A check closes first, so its socket lingers (FIN_WAIT2, then TIME_WAIT) on an
+/// ephemeral port. A listener must still be able to bind that port: Linux allows it only
+/// when both the listener and the lingering socket have `SO_REUSEADDR`.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn a_finished_check_does_not_block_a_listener_on_its_port() {
+    use tokio::io::AsyncReadExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (outcome, accepted) = tokio::join!(run(&Tcp, addr), listener.accept());
+    assert_eq!(outcome, Outcome::Up);
+    let (mut server, checker) = accepted.unwrap();
+    assert_eq!(server.read(&mut [0; 1]).await.unwrap(), 0);
+    drop(server);
+    // tokio's listeners set SO_REUSEADDR.
+    let rebound = tokio::net::TcpListener::bind(checker).await;
+    assert!(rebound.is_ok(), "{checker} blocked: {:?}", rebound.err());
+}

@@ -5,6 +5,14 @@
 //! host that drops SYNs holds every client sent to it for ten minutes. Here the connect
 //! has its own, short timeout (3 s by default), after which the relay reports the host to
 //! passive health and tries the next candidate.
+//!
+//! Backend sockets set `SO_REUSEADDR`. The relay usually closes its backend side
+//! first, so that socket lingers in TIME_WAIT for a minute on its ephemeral port, and
+//! anything that later listens on a port in the ephemeral range (a demo server, a test,
+//! another relay) could fail to bind with `EADDRINUSE`. Linux lets a listener with
+//! `SO_REUSEADDR` bind over a lingering socket only if that socket had `SO_REUSEADDR`
+//! too (`inet_bind_conflict` in `net/ipv4/inet_connection_sock.c`); setting it here
+//! costs nothing, since connected sockets' 4-tuples stay unique either way.
 
 use std::io;
 use std::net::SocketAddr;
@@ -34,6 +42,7 @@ pub(crate) async fn connect(
     } else {
         TcpSocket::new_v6()?
     };
+    socket.set_reuseaddr(true)?;
     if let Some(size) = tcp.send_buffer {
         socket.set_send_buffer_size(size)?;
     }
@@ -70,5 +79,27 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::ConnectionRefused);
+    }
+
+    /// Our side closes first, so its socket lingers (FIN_WAIT2, then TIME_WAIT) on its
+    /// ephemeral port. A listener must still be able to bind that port: Linux allows it
+    /// only when both the listener and the lingering socket have `SO_REUSEADDR`.
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn a_closed_connection_does_not_block_a_listener_on_its_port() {
+        use tokio::io::AsyncReadExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let tcp = TcpOptions::default();
+        let stream = connect(listener.local_addr().unwrap(), Duration::from_secs(2), &tcp)
+            .await
+            .unwrap();
+        let local = stream.local_addr().unwrap();
+        let (mut server, _) = listener.accept().await.unwrap();
+        drop(stream);
+        assert_eq!(server.read(&mut [0; 1]).await.unwrap(), 0);
+        drop(server);
+        // tokio's listeners set SO_REUSEADDR, as the relay's do.
+        let rebound = tokio::net::TcpListener::bind(local).await;
+        assert!(rebound.is_ok(), "{local} blocked: {:?}", rebound.err());
     }
 }
