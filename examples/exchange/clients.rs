@@ -79,11 +79,16 @@ impl Clients {
 
 /// A TCP connection from `source` (port chosen by the system) to `to`. A source of
 /// the other address family than `to` cannot be used: the system then chooses.
+///
+/// `SO_REUSEADDR`, as lb's own outgoing sockets: the TIME_WAIT a closed client leaves on
+/// its ephemeral port then never keeps a demo server from binding that port (the demo
+/// ports 59532/59533 are in Linux's ephemeral range).
 pub async fn connect_from(source: IpAddr, to: SocketAddr) -> io::Result<TcpStream> {
     let socket = match to {
         SocketAddr::V4(_) => TcpSocket::new_v4()?,
         SocketAddr::V6(_) => TcpSocket::new_v6()?,
     };
+    socket.set_reuseaddr(true)?;
     if source.is_ipv4() == to.is_ipv4() {
         socket.bind(SocketAddr::new(source, 0))?;
     }

@@ -266,7 +266,14 @@ async fn listening(addr: SocketAddr) -> bool {
         }
         _ => addr,
     };
-    let connect = tokio::net::TcpStream::connect(addr);
+    // Through the demo's client socket (SO_REUSEADDR): this probe closes first, and its
+    // TIME_WAIT must not block a later bind of its port.
+    let any: IpAddr = if addr.is_ipv4() {
+        std::net::Ipv4Addr::UNSPECIFIED.into()
+    } else {
+        std::net::Ipv6Addr::UNSPECIFIED.into()
+    };
+    let connect = crate::clients::connect_from(any, addr);
     matches!(
         tokio::time::timeout(Duration::from_millis(500), connect).await,
         Ok(Ok(_))
