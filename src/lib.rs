@@ -1,6 +1,36 @@
 //! # lb: an embeddable load balancer
 //!
-//! The facade over the `lb-*` crates.
+//! relayd's and pf's tables, balancing modes, health checks and TCP relays as a Rust
+//! library. This crate is the facade: it re-exports the `lb-*` crates under short names
+//! and adds [`service`], a `tower` request balancer. Use the relay to balance TCP
+//! connections, or a [`Balancer`](core::Balancer) to pick a host for anything else.
+//!
+//! ```
+//! use lb::core::{Balancer, Context, Health, Host, Table};
+//! use lb::policies::Consistent;
+//!
+//! let table = Table::new("exchange", [
+//!     Host::new("exchange1", "10.0.0.11:443".parse()?),
+//!     Host::new("exchange2", "10.0.0.12:443".parse()?),
+//! ])?;
+//! let balancer = Balancer::new(&table, Consistent::new());
+//! let client = Context::from_client("192.0.2.7:50000".parse()?);
+//! let lease = balancer.pick(&client)?; // one active state on its host...
+//! table.set_health(lease.id(), Health::Down, "connect refused")?;
+//! assert_ne!(balancer.pick(&client)?.id(), lease.id()); // ...which no longer gets clients
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! ## Map
+//!
+//! - [`core`] (`lb-core`): tables, snapshots, the `Policy` trait, balancers, leases,
+//!   contexts, keyed hashing. No async runtime.
+//! - [`policies`] (`lb-policies`): the modes (`RoundRobin`, `LeastStates`, `SourceHash`,
+//!   `Consistent`, ...). No async runtime.
+//! - [`health`] (`lb-health`): the `Monitor` and its checks, `Passive` marks (tokio).
+//! - [`relay`] (`lb-relay`): the TCP `Relay` with failover, timeouts, PROXY protocol
+//!   and drain (tokio).
+//! - [`service`]: [`Balance`](service::Balance), a `tower::Service` over inner services.
 #![warn(missing_docs)]
 
 pub use lb_core as core;
