@@ -220,6 +220,9 @@ fn errors_say_what_was_expected() {
     );
     assert!(Table::new("x".repeat(65), [addr(1)]).is_err());
     assert!(Table::new("x".repeat(64), [addr(1)]).is_ok());
+    // Characters, as the message says, not bytes (relay names count the same way).
+    assert!(Table::new("é".repeat(64), [addr(1)]).is_ok());
+    assert!(Table::new("é".repeat(65), [addr(1)]).is_err());
 
     let dup = Table::new("web", [addr(1), addr(2), addr(1)]).unwrap_err();
     assert_eq!(

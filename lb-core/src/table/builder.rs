@@ -10,7 +10,7 @@ use super::{Table, Writer};
 use crate::snapshot::Members;
 use crate::{Admin, Backend, Error, Health, HostSlot, Result, Snapshot};
 
-/// The longest table name, in bytes (see [`Error::InvalidTableName`]).
+/// The longest table name, in characters (see [`Error::InvalidTableName`]).
 const MAX_NAME_LEN: usize = 64;
 
 /// Builds a [`Table`].
@@ -56,7 +56,7 @@ impl<B: Backend> TableBuilder<B> {
 
     /// Builds the table, or fails on an invalid name, no hosts, or duplicate hosts.
     pub fn build(self) -> Result<Arc<Table<B>>> {
-        if self.name.is_empty() || self.name.len() > MAX_NAME_LEN {
+        if self.name.is_empty() || self.name.chars().count() > MAX_NAME_LEN {
             return Err(Error::InvalidTableName { name: self.name });
         }
         if self.hosts.is_empty() {
