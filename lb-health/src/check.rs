@@ -79,11 +79,12 @@ pub struct Probe {
 }
 
 impl Probe {
-    /// A probe of `addr` that must finish within `timeout` from now.
+    /// A probe of `addr` that must finish within `timeout` from now. A timeout too
+    /// long for the clock (`Duration::MAX`) means a deadline 30 years away.
     pub fn new(addr: SocketAddr, timeout: Duration) -> Self {
         Probe {
             addr,
-            deadline: Instant::now() + timeout,
+            deadline: deadline_after(Instant::now(), timeout),
         }
     }
 
@@ -101,6 +102,13 @@ impl Probe {
     pub fn deadline(&self) -> Instant {
         self.deadline
     }
+}
+
+/// `start + timeout`, or 30 years after `start` when that does not fit the clock: a
+/// user's timeout must not make `Instant` arithmetic panic.
+pub(crate) fn deadline_after(start: Instant, timeout: Duration) -> Instant {
+    const FAR: Duration = Duration::from_secs(30 * 365 * 86_400);
+    start.checked_add(timeout).unwrap_or_else(|| start + FAR)
 }
 
 /// Why a check did not find its host up: a [`Reason`] and, when it helps, what was

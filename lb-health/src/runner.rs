@@ -20,6 +20,7 @@ use tokio::sync::{broadcast, mpsc};
 use tokio::task::{AbortHandle, JoinSet};
 use tokio::time::{sleep_until, Instant};
 
+use crate::check::deadline_after;
 use crate::event::{Demotion, HostEvent, Source};
 use crate::schedule;
 use crate::stats::HostRecord;
@@ -184,7 +185,7 @@ impl<B: Backend> Shared<B> {
         if let Some(port) = self.config.port {
             addr.set_port(port);
         }
-        let probe = Probe::with_deadline(addr, start + self.config.timeout);
+        let probe = Probe::with_deadline(addr, deadline_after(start, self.config.timeout));
         let outcome = tokio::select! {
             biased;
             outcome = self.check.check(&probe) => outcome,

@@ -33,7 +33,10 @@ pub(crate) fn next_tick(
     let elapsed = last.saturating_duration_since(origin).as_nanos() + phase_ns;
     let k = elapsed / period_ns + 1;
     let at = k * period_ns - phase_ns;
-    origin + Duration::from_nanos(u64::try_from(at).unwrap_or(u64::MAX))
+    crate::check::deadline_after(
+        origin,
+        Duration::from_nanos(u64::try_from(at).unwrap_or(u64::MAX)),
+    )
 }
 
 #[cfg(test)]

@@ -70,3 +70,29 @@ async fn hosts_need_an_address() {
         }
     );
 }
+
+/// Durations too long for the clock are deadlines far away, never a panic in a check.
+#[tokio::test]
+async fn the_longest_durations_do_not_overflow_the_clock() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let probe = lb_health::Probe::new(addr, Duration::MAX);
+    assert!(probe.deadline() > tokio::time::Instant::now() + Duration::from_secs(86_400));
+    let table = Table::new("t", [addr]).unwrap();
+    let builder = Monitor::builder(table)
+        .interval(Duration::MAX)
+        .timeout(Duration::MAX - Duration::from_secs(1));
+    let mut events = builder.subscribe();
+    let _monitor = builder.start().unwrap();
+    let up = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let event = events.recv().await.unwrap();
+            if event.new == lb_core::Health::Up {
+                return event;
+            }
+        }
+    })
+    .await
+    .expect("the first check brings the host up");
+    assert_eq!(up.reason, "tcp ok");
+}
