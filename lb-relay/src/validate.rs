@@ -63,7 +63,7 @@ fn check_ranges(relay: &str, settings: &Settings) -> Result<(), BuildError> {
         return Err(out_of_range(
             "max sessions",
             settings.max_sessions as u64,
-            "1 or more sessions",
+            "1 or more sessions, at most tokio's Semaphore::MAX_PERMITS",
         ));
     }
     if settings.passive_threshold == 0 {

@@ -108,3 +108,20 @@ async fn sessions_still_running_at_the_deadline_are_closed() {
     assert_eq!(read_to_close(&mut silent).await, b"");
     assert_eq!(relay.stats().active, 0);
 }
+
+#[tokio::test]
+async fn a_stopped_relay_leaves_no_listener_on_its_tables() {
+    let a = Backend::start("a").await;
+    let t = table("t", &[&a]);
+    let relay = relay("listeners")
+        .forward_to(t.clone())
+        .build()
+        .unwrap()
+        .start()
+        .unwrap();
+    assert_eq!(t.listeners(), 1, "the relay's passive health");
+    let report = bounded("the shutdown", relay.shutdown(Duration::from_millis(200))).await;
+    assert_eq!(summary(report), (0, 0));
+    drop(relay);
+    assert_eq!(t.listeners(), 0);
+}
