@@ -2,6 +2,7 @@
 //! requests counted through leases (so least-states sees them), and a `poll_ready` that
 //! fails instead of hanging when no service is usable.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::task::Poll;
 
@@ -130,6 +131,20 @@ async fn poll_ready_fails_when_nothing_is_usable_and_recovers() {
         }
     );
     assert!(err.to_string().contains("no usable service in table `api`"));
+
+    // A call made anyway fails with the same error, and a second poll says why not.
+    let mut failed = Box::pin(balance.call("lost".to_owned()));
+    let err = (&mut failed).await.unwrap_err();
+    assert!(matches!(
+        err.downcast_ref::<BalanceError>(),
+        Some(BalanceError::NoUsableService { .. })
+    ));
+    let again = std::future::poll_fn(|cx| failed.as_mut().poll(cx)).await;
+    let again = again
+        .unwrap_err()
+        .downcast::<BalanceError>()
+        .expect("a BalanceError");
+    assert_eq!(*again, BalanceError::PolledAfterCompletion);
 
     table.set_health(id, Health::Up, "check ok").unwrap();
     let f = balance.ready().await.unwrap().call("x".to_owned());

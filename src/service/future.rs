@@ -67,7 +67,7 @@ where
                         return Poll::Ready(Err(e.into()));
                     }
                     let Some(request) = request.take() else {
-                        return Poll::Ready(Err("response future polled after completion".into()));
+                        return Poll::Ready(Err(BalanceError::PolledAfterCompletion.into()));
                     };
                     let future = service.call(request);
                     this.state.set(State::Called { future });
@@ -79,11 +79,8 @@ where
                     return Poll::Ready(out);
                 }
                 StateProj::Failed { error } => {
-                    let error = error
-                        .take()
-                        .map(BoxError::from)
-                        .unwrap_or_else(|| "response future polled after completion".into());
-                    return Poll::Ready(Err(error));
+                    let error = error.take().unwrap_or(BalanceError::PolledAfterCompletion);
+                    return Poll::Ready(Err(error.into()));
                 }
             }
         }

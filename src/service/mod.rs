@@ -65,6 +65,9 @@ pub enum BalanceError {
         /// The table's name.
         table: String,
     },
+    /// A [`ResponseFuture`] was polled again after it had returned its output.
+    #[error("response future polled after completion: expected it to be polled until ready, once")]
+    PolledAfterCompletion,
 }
 
 /// Balances requests over inner services; see the [module docs](self).
