@@ -1,4 +1,4 @@
-//! Unit tests of the Maglev build: sizes, quotas, turns, the tail shortcut.
+//! Unit tests of the Maglev build: sizes, quotas, turns, the sieve and tail shortcuts.
 
 use super::*;
 
@@ -45,7 +45,7 @@ fn turns_are_spread_evenly_in_rank_order() {
     assert_eq!(turn_order::<u16>(&[0, 1]), vec![1]);
 }
 
-/// Plain Maglev probing all the way, as a reference for `fill`'s tail shortcut.
+/// Plain Maglev probing all the way, as a reference for `fill`'s shortcuts.
 fn fill_by_probing(ids: &[BackendId], weights: &[Weight], size: usize) -> Vec<u16> {
     let m = size as u64;
     let mut by_id: Vec<usize> = (0..ids.len()).collect();
@@ -62,13 +62,25 @@ fn fill_by_probing(ids: &[BackendId], weights: &[Weight], size: usize) -> Vec<u1
 }
 
 #[test]
-fn the_tail_shortcut_claims_what_probing_claims() {
-    for (n, size) in [(1, 2), (3, 7), (5, 61), (7, 1009), (8, 65_537), (40, 4099)] {
+fn the_shortcuts_claim_what_probing_claims() {
+    // Small weight spreads (turns generated round by round) and a skewed one (turns
+    // listed); fills that finish with the sieve, and 600 hosts of 65 537 slots, too
+    // many for its bitmaps, that finish by positions.
+    for (n, size, skew) in [
+        (1, 2, 1),
+        (3, 7, 1),
+        (5, 61, 1),
+        (7, 1009, 1),
+        (8, 65_537, 1),
+        (8, 65_537, 40),
+        (40, 4099, 1),
+        (600, 65_537, 1),
+    ] {
         let ids: Vec<BackendId> = (0..n as u64)
             .map(|i| BackendId::from_raw(mix64(i + 99)))
             .collect();
         let weights: Vec<Weight> = (0..n as u64)
-            .map(|i| Weight::new(i % 3 + 1).unwrap())
+            .map(|i| Weight::new(if i == 0 { skew } else { i % 3 + 1 }).unwrap())
             .collect();
         let Slots::Narrow(fast) = Slots::build(&ids, &weights, size) else {
             panic!("narrow");
@@ -76,7 +88,7 @@ fn the_tail_shortcut_claims_what_probing_claims() {
         assert_eq!(
             fast.to_vec(),
             fill_by_probing(&ids, &weights, size),
-            "{n} hosts, {size} slots"
+            "{n} hosts, {size} slots, skew {skew}"
         );
     }
     assert_eq!(inverse_mod(3, 7), 5);
