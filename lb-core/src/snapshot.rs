@@ -121,12 +121,12 @@ impl<B: Backend> Snapshot<B> {
         &self.members.hosts
     }
 
-    /// The id of the host at `index`.
+    /// The id of the host at `index`. Panics if `index >= len()`.
     pub fn id(&self, index: usize) -> BackendId {
         self.members.hosts[index].id()
     }
 
-    /// The weight of the host at `index`.
+    /// The weight of the host at `index`. Panics if `index >= len()`.
     pub fn weight(&self, index: usize) -> Weight {
         self.members.weights[index]
     }
@@ -136,12 +136,12 @@ impl<B: Backend> Snapshot<B> {
         &self.members.weights
     }
 
-    /// The health of the host at `index`.
+    /// The health of the host at `index`. Panics if `index >= len()`.
     pub fn health(&self, index: usize) -> Health {
         self.health[index]
     }
 
-    /// The admin state of the host at `index`.
+    /// The admin state of the host at `index`. Panics if `index >= len()`.
     pub fn admin(&self, index: usize) -> Admin {
         self.admin[index]
     }
