@@ -317,19 +317,19 @@ fn removed_listeners_hear_nothing_more() {
     let a = t.on_change(move |e| log_a.lock().unwrap().push(e.version));
     let b = t.on_change(move |e| log_b.lock().unwrap().push(e.version * 100));
     assert_ne!(a, b);
-    assert_eq!(t.listeners(), 2);
+    assert_eq!(t.listener_count(), 2);
     let id = t.snapshot().id(0);
     t.set_health(id, Health::Down, "connect refused").unwrap(); // version 2
                                                                 // An id is only removed from the table that handed it out.
     assert!(!other.remove_listener(a));
     assert!(t.remove_listener(a));
     assert!(!t.remove_listener(a));
-    assert_eq!(t.listeners(), 1);
+    assert_eq!(t.listener_count(), 1);
     t.set_health(id, Health::Up, "check ok").unwrap(); // version 3: only `b` hears it
     assert!(t.remove_listener(b));
     t.set_admin(id, Admin::Disabled).unwrap(); // version 4: nobody hears it
     assert_eq!(*seen.lock().unwrap(), [2, 200, 300]);
-    assert_eq!(t.listeners(), 0);
+    assert_eq!(t.listener_count(), 0);
 }
 
 #[test]
@@ -356,7 +356,7 @@ fn a_listener_can_remove_itself_and_drops_its_captures() {
     t.set_health(host, Health::Down, "connect refused").unwrap();
     t.set_health(host, Health::Up, "check ok").unwrap();
     assert_eq!(*calls.lock().unwrap(), 1);
-    assert_eq!(t.listeners(), 0);
+    assert_eq!(t.listener_count(), 0);
     // The closure, and so what it captured, is gone once its last call returned.
     assert_eq!(Arc::strong_count(&captured), 1);
 }

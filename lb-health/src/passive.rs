@@ -265,11 +265,11 @@ mod tests {
         let p = Passive::new(t.clone());
         let q = p.clone();
         let other = Passive::new(t.clone());
-        assert_eq!(t.listeners(), 2);
+        assert_eq!(t.listener_count(), 2);
         drop(p);
-        assert_eq!(t.listeners(), 2);
+        assert_eq!(t.listener_count(), 2);
         drop(q);
-        assert_eq!(t.listeners(), 1);
+        assert_eq!(t.listener_count(), 1);
         // The remaining handle still hears recoveries: its count starts again.
         let id = t.snapshot().id(0);
         let other = other.with_threshold(2).unwrap();
@@ -278,7 +278,7 @@ mod tests {
         t.set_health(id, Health::Up, "check ok").unwrap();
         assert!(!other.report_failure(id, Reason::ConnectRefused));
         drop(other);
-        assert_eq!(t.listeners(), 0);
+        assert_eq!(t.listener_count(), 0);
     }
 
     #[test]

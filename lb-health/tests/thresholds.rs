@@ -336,7 +336,7 @@ async fn shutdown_and_drop_end_every_task() {
             .interval(SEC)
             .start()
             .unwrap();
-        assert_eq!(table.listeners(), 1);
+        assert_eq!(table.listener_count(), 1);
         // Host 2 is next checked at 0.5 s (spread); stop before.
         tokio::time::sleep(Duration::from_millis(400)).await;
         assert_eq!(
@@ -350,7 +350,11 @@ async fn shutdown_and_drop_end_every_task() {
         } else {
             monitor.shutdown().await;
         }
-        assert_eq!(table.listeners(), 0, "listener removed (drop: {by_drop})");
+        assert_eq!(
+            table.listener_count(),
+            0,
+            "listener removed (drop: {by_drop})"
+        );
         tokio::time::sleep(5 * SEC).await;
         assert_eq!(check.running.load(Ordering::SeqCst), 0, "drop: {by_drop}");
         assert_eq!(

@@ -119,9 +119,9 @@ async fn a_stopped_relay_leaves_no_listener_on_its_tables() {
         .unwrap()
         .start()
         .unwrap();
-    assert_eq!(t.listeners(), 1, "the relay's passive health");
+    assert_eq!(t.listener_count(), 1, "the relay's passive health");
     let report = bounded("the shutdown", relay.shutdown(Duration::from_millis(200))).await;
     assert_eq!(summary(report), (0, 0));
     drop(relay);
-    assert_eq!(t.listeners(), 0);
+    assert_eq!(t.listener_count(), 0);
 }

@@ -41,7 +41,7 @@ impl<B: Backend> Table<B> {
     /// assert!(table.remove_listener(id));
     /// table.set_health(host, Health::Up, "check ok")?;
     /// assert_eq!(heard.load(Ordering::Relaxed), 1);
-    /// assert_eq!(table.listeners(), 0);
+    /// assert_eq!(table.listener_count(), 0);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn on_change(&self, listener: impl Fn(&TableEvent) + Send + Sync + 'static) -> ListenerId {
@@ -69,7 +69,7 @@ impl<B: Backend> Table<B> {
 
     /// The number of registered change listeners: to check that components remove
     /// theirs.
-    pub fn listeners(&self) -> usize {
+    pub fn listener_count(&self) -> usize {
         self.writer.lock().listeners.len()
     }
 
