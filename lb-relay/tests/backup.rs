@@ -108,7 +108,7 @@ async fn the_failover_limit_bounds_the_tries() {
     m1.stop().await;
     m2.stop().await;
     // Two tries (m1, m2) and no third: this client is closed...
-    let mut s = tokio::net::TcpStream::connect(to).await.unwrap();
+    let mut s = common::connect(to).await.unwrap();
     assert_eq!(common::read_to_close(&mut s).await, b"");
     // ...but both were marked down, so the next one goes straight to the backup.
     assert_eq!(who(to).await, "b1");

@@ -12,7 +12,6 @@ mod common;
 use common::{echo, read_line, read_to_close, relay, table, who, Backend};
 use lb_core::{Admin, Health};
 use lb_relay::ControlError;
-use tokio::net::TcpStream;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn disable_drain_enable_move_new_sessions_only() {
@@ -24,7 +23,7 @@ async fn disable_drain_enable_move_new_sessions_only() {
         .start()
         .unwrap();
     let to = relay.local_addrs()[0];
-    let mut long = TcpStream::connect(to).await.unwrap();
+    let mut long = common::connect(to).await.unwrap();
     assert_eq!(read_line(&mut long).await, "a");
     assert_eq!(who(to).await, "b");
 
@@ -70,12 +69,12 @@ async fn a_disabled_relay_refuses_new_sessions_and_keeps_running_ones() {
         .start()
         .unwrap();
     let to = relay.local_addrs()[0];
-    let mut running = TcpStream::connect(to).await.unwrap();
+    let mut running = common::connect(to).await.unwrap();
     assert_eq!(read_line(&mut running).await, "a");
 
     relay.disable();
     assert!(!relay.is_enabled());
-    let mut refused = TcpStream::connect(to).await.unwrap();
+    let mut refused = common::connect(to).await.unwrap();
     assert_eq!(read_to_close(&mut refused).await, b"");
     echo(&mut running, b"unaffected").await;
     let stats = relay.stats();
@@ -104,11 +103,11 @@ async fn hosts_can_be_added_and_removed() {
     picks.sort();
     assert_eq!(picks, ["a", "b"]);
 
-    let mut on_b = TcpStream::connect(to).await.unwrap();
+    let mut on_b = common::connect(to).await.unwrap();
     let first = read_line(&mut on_b).await;
     if first != "b" {
         // Round-robin put this one on a; the next goes to b.
-        on_b = TcpStream::connect(to).await.unwrap();
+        on_b = common::connect(to).await.unwrap();
         assert_eq!(read_line(&mut on_b).await, "b");
     }
     relay.remove_host("web", b_id).unwrap();

@@ -116,10 +116,10 @@ async fn no_usable_host_closes_the_client_and_counts_it() {
         .unwrap();
     let to = relay.local_addrs()[0];
     a.stop().await;
-    let mut s = tokio::net::TcpStream::connect(to).await.unwrap();
+    let mut s = common::connect(to).await.unwrap();
     assert_eq!(common::read_to_close(&mut s).await, b"");
     // Now a is down: the next client is closed without a connect attempt.
-    let mut s = tokio::net::TcpStream::connect(to).await.unwrap();
+    let mut s = common::connect(to).await.unwrap();
     assert_eq!(common::read_to_close(&mut s).await, b"");
     common::eventually("two failed sessions", || relay.stats().failed == 2).await;
     let stats = relay.stats();

@@ -6,7 +6,7 @@ mod common;
 use common::{bounded, relay};
 use lb_core::Host;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
 /// 1 MiB of a pattern that a shifted or truncated copy cannot match.
@@ -35,7 +35,7 @@ async fn a_client_that_shuts_down_writing_gets_the_whole_response() {
         .start()
         .unwrap();
 
-    let mut client = TcpStream::connect(relay.local_addrs()[0]).await.unwrap();
+    let mut client = common::connect(relay.local_addrs()[0]).await.unwrap();
     client.write_all(b"GET / HTTP/1.0\r\n\r\n").await.unwrap();
     client.shutdown().await.unwrap();
     assert_eq!(
@@ -76,7 +76,7 @@ async fn a_backend_that_shuts_down_writing_still_receives_the_upload() {
         .start()
         .unwrap();
 
-    let mut client = TcpStream::connect(relay.local_addrs()[0]).await.unwrap();
+    let mut client = common::connect(relay.local_addrs()[0]).await.unwrap();
     // The backend's FIN reaches the client as EOF after the greeting...
     let mut greeting = Vec::new();
     bounded("the greeting and EOF", client.read_to_end(&mut greeting))

@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use common::{bounded, echo, read_line, relay, table, Backend};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_next_client_waits_then_is_served_when_a_session_ends() {
@@ -22,13 +21,13 @@ async fn the_next_client_waits_then_is_served_when_a_session_ends() {
         .unwrap();
     let to = relay.local_addrs()[0];
 
-    let mut first = TcpStream::connect(to).await.unwrap();
+    let mut first = common::connect(to).await.unwrap();
     assert_eq!(read_line(&mut first).await, "a");
     echo(&mut first, b"one").await;
 
     // The kernel completes the second handshake (listen queue), but the relay does not
     // accept it while the first session runs.
-    let mut second = TcpStream::connect(to).await.unwrap();
+    let mut second = common::connect(to).await.unwrap();
     second.write_all(b"two").await.unwrap();
     let mut byte = [0u8; 1];
     let waited = tokio::time::timeout(Duration::from_millis(300), second.read(&mut byte)).await;

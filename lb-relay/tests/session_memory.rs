@@ -19,7 +19,7 @@ use std::time::Duration;
 use common::{bounded, eventually, relay};
 use lb_core::{Host, Table};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 
 static LIVE: AtomicIsize = AtomicIsize::new(0);
 
@@ -73,7 +73,7 @@ async fn bytes_per_stream() -> isize {
     let mut streams = Vec::with_capacity(400);
     let before = live();
     for _ in 0..200 {
-        let (c, s) = tokio::join!(TcpStream::connect(addr), listener.accept());
+        let (c, s) = tokio::join!(common::connect(addr), listener.accept());
         streams.push(c.unwrap());
         streams.push(s.unwrap().0);
     }
@@ -101,14 +101,14 @@ fn an_idle_relayed_session_holds_under_4_kib() {
         let mut buf = [0u8; 64];
         // Warm up: the first session allocates what every later one reuses (the
         // scheduler's queues, the stats registry).
-        let mut warm = TcpStream::connect(to).await.unwrap();
+        let mut warm = common::connect(to).await.unwrap();
         let (mut warm_server, _) = backend.accept().await.unwrap();
         warm.write_all(b"x").await.unwrap();
         warm_server.read_exact(&mut buf[..1]).await.unwrap();
 
         let before = live();
         for _ in 0..SESSIONS {
-            let mut client = TcpStream::connect(to).await.unwrap();
+            let mut client = common::connect(to).await.unwrap();
             let (mut server, _) = bounded("the relayed connect", backend.accept())
                 .await
                 .unwrap();

@@ -10,7 +10,7 @@ use common::{bounded, read_line, read_to_close, relay, table, Backend};
 use lb_core::Host;
 use lb_relay::ShutdownReport;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 
 const SIZE: usize = 64 << 20;
 const CHUNK: usize = 64 << 10;
@@ -43,7 +43,7 @@ async fn a_64_mib_transfer_in_flight_completes_and_new_clients_are_refused() {
         .start()
         .unwrap();
     let to = relay.local_addrs()[0];
-    let mut client = TcpStream::connect(to).await.unwrap();
+    let mut client = common::connect(to).await.unwrap();
     // The transfer is in flight: the first mebibyte has arrived.
     let mut buf = vec![0u8; 1 << 20];
     bounded("the first MiB", client.read_exact(&mut buf))
@@ -56,7 +56,7 @@ async fn a_64_mib_transfer_in_flight_completes_and_new_clients_are_refused() {
     let shutdown = tokio::spawn(async move { stopping.shutdown(Duration::from_secs(30)).await });
     // New connections are refused once the listener is closed (soon after the call).
     common::eventually("the listener to close", || !relay.stats().accepting).await;
-    let refused = TcpStream::connect(to).await.unwrap_err();
+    let refused = common::connect(to).await.unwrap_err();
     assert_eq!(refused.kind(), ErrorKind::ConnectionRefused);
     assert!(!shutdown.is_finished());
 
@@ -100,7 +100,7 @@ async fn sessions_still_running_at_the_deadline_are_closed() {
         .unwrap()
         .start()
         .unwrap();
-    let mut silent = TcpStream::connect(relay.local_addrs()[0]).await.unwrap();
+    let mut silent = common::connect(relay.local_addrs()[0]).await.unwrap();
     assert_eq!(read_line(&mut silent).await, "a");
     let report = bounded("the shutdown", relay.shutdown(Duration::from_millis(200))).await;
     assert_eq!(summary(report), (1, 1));

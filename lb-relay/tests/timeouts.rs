@@ -26,7 +26,7 @@ async fn a_silent_session_is_closed_after_the_idle_timeout() {
         .unwrap()
         .start()
         .unwrap();
-    let mut s = TcpStream::connect(relay.local_addrs()[0]).await.unwrap();
+    let mut s = common::connect(relay.local_addrs()[0]).await.unwrap();
     assert_eq!(read_line(&mut s).await, "a");
     echo(&mut s, b"ping").await;
     let silent_since = Instant::now();
@@ -81,7 +81,7 @@ async fn a_backend_that_never_answers_costs_one_connect_timeout_then_fails_over(
     let to = relay.local_addrs()[0];
     let started = Instant::now();
     // Round-robin tries the hole first; after 300 ms (not 600 s) the session moves on.
-    let mut s = TcpStream::connect(to).await.unwrap();
+    let mut s = common::connect(to).await.unwrap();
     assert_eq!(read_line(&mut s).await, "b");
     assert!(started.elapsed() >= Duration::from_millis(300));
     let stats = relay.stats();
@@ -105,7 +105,7 @@ async fn with_only_a_silent_backend_the_client_is_closed_after_the_connect_timeo
         .start()
         .unwrap();
     let started = Instant::now();
-    let mut s = TcpStream::connect(relay.local_addrs()[0]).await.unwrap();
+    let mut s = common::connect(relay.local_addrs()[0]).await.unwrap();
     assert_eq!(read_to_close(&mut s).await, b"");
     assert!(started.elapsed() >= Duration::from_millis(200));
     common::eventually("the failed session", || relay.stats().failed == 1).await;

@@ -110,13 +110,27 @@ pub fn relay(name: &str) -> RelayBuilder {
 
 /// Connects to `to` from `source` (any port).
 pub async fn connect_from(source: IpAddr, to: SocketAddr) -> TcpStream {
-    let socket = match source {
-        IpAddr::V4(_) => TcpSocket::new_v4(),
-        IpAddr::V6(_) => TcpSocket::new_v6(),
-    }
-    .unwrap();
+    let socket = reusable(source).unwrap();
     socket.bind(SocketAddr::new(source, 0)).unwrap();
     bounded("connect", socket.connect(to)).await.unwrap()
+}
+
+/// A client connection to `to`, from a socket with `SO_REUSEADDR` like the relay's own
+/// backend sockets: tests close their clients first, and on Linux the TIME_WAIT left on
+/// an ephemeral port would otherwise keep a later listener (the Exchange example's demo
+/// servers, on ports 59532 and 59533) from binding that port for a minute.
+pub async fn connect(to: SocketAddr) -> std::io::Result<TcpStream> {
+    reusable(to.ip())?.connect(to).await
+}
+
+/// A socket of `ip`'s family with `SO_REUSEADDR`.
+fn reusable(ip: IpAddr) -> std::io::Result<TcpSocket> {
+    let socket = match ip {
+        IpAddr::V4(_) => TcpSocket::new_v4()?,
+        IpAddr::V6(_) => TcpSocket::new_v6()?,
+    };
+    socket.set_reuseaddr(true)?;
+    Ok(socket)
 }
 
 /// Reads one `\n`-terminated line (the backend's greeting), without the newline.
@@ -137,7 +151,7 @@ pub async fn read_line(stream: &mut TcpStream) -> String {
 
 /// Connects through the relay and returns the name of the backend that answered.
 pub async fn who(relay: SocketAddr) -> String {
-    let mut s = bounded("connect", TcpStream::connect(relay)).await.unwrap();
+    let mut s = bounded("connect", connect(relay)).await.unwrap();
     read_line(&mut s).await
 }
 
