@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lb_relay::copy::{bidirectional, CopyOptions, Progress, Totals};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::task::JoinHandle;
 
 /// Bound on any wait in these tests: generous, only there so a bug fails instead of
@@ -20,7 +20,11 @@ pub const BOUND: Duration = Duration::from_secs(20);
 pub async fn pair() -> (TcpStream, TcpStream) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("local addr");
-    let (outside, accepted) = tokio::join!(TcpStream::connect(addr), listener.accept());
+    // SO_REUSEADDR, as in `common::connect`: a TIME_WAIT left on this ephemeral port
+    // must not block a later listener on it.
+    let socket = TcpSocket::new_v4().expect("socket");
+    socket.set_reuseaddr(true).expect("SO_REUSEADDR");
+    let (outside, accepted) = tokio::join!(socket.connect(addr), listener.accept());
     (outside.expect("connect"), accepted.expect("accept").0)
 }
 
