@@ -92,7 +92,7 @@ use std::time::Instant;
 
 use lb_core::{fast_hash, fast_hash_ip, Backend, Context, Error, HashKey, Order, Policy, Snapshot};
 
-use maglev::{mix64, Slots};
+use maglev::{fastrange, mix64, Slots};
 
 /// How many probes a pick makes before falling back to a uniform choice among the
 /// usable hosts.
@@ -257,9 +257,9 @@ impl ConsistentPlan {
         Arc::ptr_eq(&self.table, &other.table)
     }
 
-    #[inline]
+    #[inline(always)]
     fn host(&self, hash: u64) -> usize {
-        self.table.slots.get(self.slot_of(hash))
+        self.table.slots.host_of(hash)
     }
 }
 
@@ -270,12 +270,6 @@ impl fmt::Debug for ConsistentPlan {
             .field("table_size", &self.table.size)
             .finish()
     }
-}
-
-/// `hash` scaled to `0..n` by a multiply (Lemire's fast range), no division.
-#[inline]
-fn fastrange(hash: u64, n: usize) -> usize {
-    ((u128::from(hash) * n as u128) >> 64) as usize
 }
 
 /// The `i`-th rehash of a key hash: independent of it and of each other.
@@ -337,7 +331,10 @@ impl Policy for Consistent {
         // snapshot together); `is_usable` is false for anything out of range.
         let first = plan.host(h);
         let mut found = 0;
-        if snap.is_usable(first) {
+        // With every host usable (the usual case) the table's host is the pick: no load
+        // of its state, whose address depends on the table load.
+        let all_usable = snap.usable().len() == n;
+        if (all_usable && first < n) || snap.is_usable(first) {
             order.prefer(first);
             found = 1;
             if self.failover == 1 {

@@ -73,6 +73,12 @@ pub(crate) const fn mix64(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// `hash` scaled to `0..n` by a multiply (Lemire's fast range), no division.
+#[inline(always)]
+pub(crate) fn fastrange(hash: u64, n: usize) -> usize {
+    ((u128::from(hash) * n as u128) >> 64) as usize
+}
+
 /// One entry of the table: a host's index in the snapshot. Two bytes while the table
 /// has at most 65536 hosts, four beyond.
 pub(crate) trait Entry: Copy + Default {
@@ -125,6 +131,21 @@ impl Slots {
         match self {
             Slots::Narrow(s) => s[slot].index(),
             Slots::Wide(s) => s[slot].index(),
+        }
+    }
+
+    /// The host index in the slot a key hash falls in, slot `(hash * M) >> 64`.
+    /// Scaled by the slice's own length, so one load gives both the bound and the
+    /// multiplier.
+    #[inline(always)]
+    pub(crate) fn host_of(&self, hash: u64) -> usize {
+        match self {
+            Slots::Narrow(s) => s
+                .get(fastrange(hash, s.len()))
+                .map_or(usize::MAX, |&e| e.index()),
+            Slots::Wide(s) => s
+                .get(fastrange(hash, s.len()))
+                .map_or(usize::MAX, |&e| e.index()),
         }
     }
 

@@ -154,3 +154,18 @@ fn a_tiny_fixed_table_still_places_every_key() {
         assert!(owners[pick] > 0);
     }
 }
+
+#[test]
+fn a_plan_of_another_membership_prefers_only_hosts_in_range() {
+    // `Policy::order` is public: a caller could pair a plan with another table's
+    // snapshot. The all-usable shortcut still prefers only indexes of that snapshot.
+    let policy = Consistent::new();
+    let plan = policy.plan(&table(8).snapshot(), None);
+    let small = table(3).snapshot();
+    for k in 0..200 {
+        let mut order = Order::new();
+        policy.order(&plan, &small, &ctx(&format!("192.0.2.{k}:1")), &mut order);
+        assert!(order.preferred().iter().all(|&i| i < 3), "{order:?}");
+        assert_eq!(order.preferred().len(), 1);
+    }
+}
