@@ -146,8 +146,11 @@ impl<B: Backend> Passive<B> {
             .set_health(id, Health::Down, reason.to_string())
         {
             // Two reports racing past the threshold: only the one that changed it wins.
-            Ok(old) => old != Health::Down,
-            Err(_) => false,
+            Ok(old) if old != Health::Down => {
+                tracing::warn!(table = %self.inner.table.name(), host = %id, %old, %reason, threshold, "host marked down by traffic");
+                true
+            }
+            Ok(_) | Err(_) => false,
         }
     }
 

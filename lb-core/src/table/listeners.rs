@@ -89,7 +89,8 @@ impl<B: Backend> Table<B> {
     /// the lock is released.
     pub(super) fn notify(&self, (listeners, event): (Vec<Listener>, TableEvent)) {
         if let Change::Health { old, new, reason } = &event.change {
-            tracing::info!(table = %event.table, host = %event.host, %old, %new, %reason, "host health changed");
+            // Debug: whoever made the change (a monitor, passive health) logs it at its level.
+            tracing::debug!(table = %event.table, host = %event.host, %old, %new, %reason, "host health changed");
         }
         for l in &listeners {
             l(&event);
