@@ -10,8 +10,8 @@
 //! is not user-space memory and is not counted. Run with `--nocapture` to see the
 //! numbers.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicIsize, Ordering};
+mod alloc_support;
+
 use std::time::Duration;
 
 use lb_relay::copy::{bidirectional, CopyOptions, Progress};
@@ -19,50 +19,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 /// Heap bytes currently allocated by the whole process.
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-struct Counting;
-
-// SAFETY: every method forwards to `System` unchanged and only adds bookkeeping on an
-// atomic, so the `GlobalAlloc` contract holds exactly as it does for `System`.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_add(
-            new_size as isize - layout.size() as isize,
-            Ordering::Relaxed,
-        );
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
+static ALLOCATOR: alloc_support::Counting = alloc_support::Counting;
 
 const SESSIONS: usize = 1000;
 const TARGET: isize = 4096;
-
-fn live() -> isize {
-    LIVE.load(Ordering::Relaxed)
-}
 
 /// Bytes per session.
 struct Measured {
@@ -96,7 +57,7 @@ async fn measure(splice: bool) -> Measured {
     let future_size = std::mem::size_of_val(&future);
     drop(future);
 
-    let before_sockets = live();
+    let before_sockets = alloc_support::live();
     for _ in 0..SESSIONS {
         let (client, relay_client) = tokio::join!(TcpStream::connect(addr), listener.accept());
         let (backend, relay_server) = tokio::join!(TcpStream::connect(addr), listener.accept());
@@ -108,11 +69,11 @@ async fn measure(splice: bool) -> Measured {
         ));
     }
     // Four streams per session were created; the relay owns two of them, half.
-    let sockets = (live() - before_sockets) / (2 * SESSIONS as isize);
+    let sockets = (alloc_support::live() - before_sockets) / (2 * SESSIONS as isize);
 
     let payload = vec![0x5Au8; 128 * 1024];
     let mut buf = vec![0u8; 128 * 1024];
-    let before_tasks = live();
+    let before_tasks = alloc_support::live();
     for (relay_client, relay_server) in relay_sides.drain(..) {
         let opts = opts.clone();
         handles.push(tokio::spawn(async move {
@@ -131,7 +92,7 @@ async fn measure(splice: bool) -> Measured {
         client.read_exact(&mut buf).await.expect("read down");
     }
     tokio::time::sleep(Duration::from_millis(50)).await;
-    let task = (live() - before_tasks) / SESSIONS as isize;
+    let task = (alloc_support::live() - before_tasks) / SESSIONS as isize;
 
     for handle in &handles {
         assert!(!handle.is_finished(), "an idle session ended");

@@ -10,10 +10,9 @@
 //! backend's side). Kernel memory (socket buffers, pipes) is not counted. Run with
 //! `--nocapture` to see the numbers.
 
+mod alloc_support;
 mod common;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::Duration;
 
 use common::{bounded, eventually, relay};
@@ -21,63 +20,24 @@ use lb_core::{Host, Table};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-struct Counting;
-
-// SAFETY: every method forwards to `System` unchanged and only adds bookkeeping on an
-// atomic, so the `GlobalAlloc` contract holds exactly as it does for `System`.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: same contract as the caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_add(
-            new_size as isize - layout.size() as isize,
-            Ordering::Relaxed,
-        );
-        // SAFETY: same contract as the caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
 #[global_allocator]
-static ALLOCATOR: Counting = Counting;
+static ALLOCATOR: alloc_support::Counting = alloc_support::Counting;
 
 const SESSIONS: usize = 500;
 const TARGET: isize = 4096;
-
-fn live() -> isize {
-    LIVE.load(Ordering::Relaxed)
-}
 
 /// Heap bytes per connected `TcpStream` (its tokio registration), from 2 x 200 streams.
 async fn bytes_per_stream() -> isize {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let mut streams = Vec::with_capacity(400);
-    let before = live();
+    let before = alloc_support::live();
     for _ in 0..200 {
         let (c, s) = tokio::join!(common::connect(addr), listener.accept());
         streams.push(c.unwrap());
         streams.push(s.unwrap().0);
     }
-    (live() - before) / 400
+    (alloc_support::live() - before) / 400
 }
 
 #[test]
@@ -106,7 +66,7 @@ fn an_idle_relayed_session_holds_under_4_kib() {
         warm.write_all(b"x").await.unwrap();
         warm_server.read_exact(&mut buf[..1]).await.unwrap();
 
-        let before = live();
+        let before = alloc_support::live();
         for _ in 0..SESSIONS {
             let mut client = common::connect(to).await.unwrap();
             let (mut server, _) = bounded("the relayed connect", backend.accept())
@@ -120,7 +80,7 @@ fn an_idle_relayed_session_holds_under_4_kib() {
             servers.push(server);
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
-        let grown = live() - before;
+        let grown = alloc_support::live() - before;
         let per_session = grown / SESSIONS as isize - 2 * per_stream;
         assert_eq!(relay.stats().active, SESSIONS as u64 + 1);
         println!(
