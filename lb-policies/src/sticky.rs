@@ -105,11 +105,16 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod cell;
 mod config;
+mod evict;
+mod lease;
 mod shard;
+mod slot;
 mod table;
 
 use std::fmt;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -187,6 +192,14 @@ impl<P: Policy, C: Clock> StickyAddress<P, C> {
         self.table.allocation_size()
     }
 
+    /// The entry of `source`, if the table holds one: its host and the leases counted
+    /// on it now (for tests and audits, like `pfctl -s Sources`). Takes one shard lock.
+    /// An idle entry past its timeout is reported until a pick or
+    /// [`sweep`](Self::sweep) removes it.
+    pub fn entry(&self, source: IpAddr) -> Option<StickyEntry> {
+        self.table.entry(source)
+    }
+
     /// Entries present in the maps, counted shard by shard (for tests and audits; equal
     /// to [`StickyStats::entries`] while no pick is in flight).
     pub fn stored_entries(&self) -> usize {
@@ -253,6 +266,17 @@ impl<P: fmt::Debug, C> fmt::Debug for StickyAddress<P, C> {
             .field("shards", &self.shards)
             .finish_non_exhaustive()
     }
+}
+
+/// One entry of a [`StickyAddress`] table, as [`StickyAddress::entry`] reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StickyEntry {
+    /// The host the source sticks to.
+    pub host: BackendId,
+    /// Leases counted on the entry now; 0 while it is idle.
+    pub live_leases: u32,
+    /// When its last lease ended, by the table's clock, while it is idle.
+    pub idle_since: Option<Duration>,
 }
 
 /// The counters of a [`StickyAddress`] table. Hits and misses count picks of clients
