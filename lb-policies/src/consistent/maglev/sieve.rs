@@ -3,8 +3,8 @@
 //!
 //! Plain Maglev probing costs about `M / E` probes per claim when `E` slots are still
 //! empty, so most of a fill's `~M ln M` probes happen when the table is nearly full
-//! (the last eighth of the claims costs about as much as the first seven). When `E`
-//! drops to `M / (SPREAD * N)` the fill switches to this sieve: for every host it
+//! (the last eighth of the claims costs several times the first seven eighths). When
+//! `E` drops to `M / (SPREAD * N)` the fill switches to this sieve: for every host it
 //! computes the position of every empty slot in that host's permutation
 //! (`(x - offset) * skip^-1 mod M`) and marks it in a bitmap of positions, one bitmap
 //! per host. A host's next claim is then the first marked position from its cursor on
@@ -15,7 +15,7 @@
 //!
 //! The setup costs `N * E` positions and `N * M / 8` bytes of bitmaps, so the fill
 //! uses the sieve only while those bitmaps fit in [`MEMORY`]: up to 511 hosts at
-//! 65 537 slots, 127 at 262 147; larger fills keep probing to the end.
+//! 65 537 slots, 127 at 262 147. Larger fills probe until the last 64 slots (`TAIL`).
 
 use super::Permutation;
 
