@@ -4,8 +4,9 @@
 //! (capacity 10 000, 16 shards, the system clock) and measures one connection's whole
 //! life as the relay sees it: `Balancer::pick` (the policy's `order`, which looks the
 //! source up, then the lease, which counts it on the entry) and dropping the lease
-//! (which counts it down). That is three short shard locks; the bare lookup is
-//! `pick/sticky/hit_order`.
+//! (which counts it down). For a live entry in its home slots none of the three takes
+//! a shard lock (see the `sticky` module docs); a new source locks its shard for the
+//! insert and for the last release. The bare lookup is `pick/sticky/hit_order`.
 //!
 //! - `pick/sticky/hit`: a source with an entry. 4096 sources cycle, each holding one
 //!   lease for the whole bench so that its entry stays (timeout 0 would otherwise remove
@@ -15,9 +16,10 @@
 //!   timeout 0, removed when the lease is dropped, so the table never fills.
 //! - `pick/sticky/evict`: a new source every iteration on a table kept full of idle
 //!   entries (timeout 1 hour): each pick evicts the oldest idle entry, visiting all 16
-//!   shards. The cost of a flood of spoofed sources.
-//! - `pick/sticky/hit_order`: `Policy::order` alone for a source with an entry (one lock,
-//!   one lookup, the inner order), comparable to the other `pick/*` ids of `hashing.rs`.
+//!   shards' locks. The cost of a flood of spoofed sources.
+//! - `pick/sticky/hit_order`: `Policy::order` alone for a source with an entry (the
+//!   lock-free lookup, the inner order), comparable to the other `pick/*` ids of
+//!   `hashing.rs`.
 //! - `pick/sticky/none`: round-robin alone, `pick` and drop: the floor sticky adds to.
 
 use std::hint::black_box;

@@ -35,21 +35,40 @@
 //!
 //! # Cost
 //!
-//! Entries live in `hashbrown`-indexed slabs split over 16 shards (by a hash keyed per
-//! table, so spoofed sources cannot aim at one shard), each behind a `parking_lot`
-//! mutex: the one lock on the pick path of `lb`. A pick locks one shard twice (the
-//! lookup in [`order`](Policy::order), the lease count in [`leased`](Policy::leased)) and
-//! the end of the lease once; the clock is read only when an idle entry is looked at or
-//! an entry goes idle. Nothing allocates per pick: the IPv4 families are reserved for
-//! the whole capacity at build time, each shard's IPv6 family on its first IPv6 source.
+//! Entries live in fixed slabs of slots split over 16 shards (by a hash keyed per
+//! table, so spoofed sources cannot aim at one shard). Each shard has a `parking_lot`
+//! mutex over a `hashbrown` index of its slots, its idle list and its counters. Every
+//! field of a slot is an atomic, so the common case of a pick needs no lock:
+//!
+//! - **Lookup** ([`order`](Policy::order)): each source has two *home* slots, a
+//!   function of its hash; a live entry in one of them is read without the lock (a
+//!   seqlock on the slot's lease word, which packs its generation and live leases).
+//!   Anything else, a new source, an idle entry (whose expiry needs the clock), an
+//!   entry that found no free home, a host no longer usable, takes the lock and the
+//!   index, which stay exact.
+//! - **Lease** ([`leased`](Policy::leased)): `order` leaves the slot it found in a
+//!   per-thread hand-off, and `leased` for the same source and host counts the lease
+//!   with one compare-exchange on the lease word, valid only for the same generation.
+//! - **Release**: the token names the slot; one compare-exchange, unless it is the last
+//!   lease, which takes the lock to make the entry idle (reading the clock) or remove it.
+//!
+//! Only creation, idling, expiry, eviction and drops take a shard lock. The memory
+//! orderings and the invariants that keep a late release off another entry's count are
+//! in `sticky/lease.rs` and `sticky/slot.rs`; `tests/sticky_concurrent.rs` and the
+//! token-exact test in `lease.rs` hammer them with threads. Nothing allocates per pick:
+//! the IPv4 slabs are reserved for the whole capacity at build time, each shard's IPv6
+//! slab on its first IPv6 source.
 //!
 //! Measured (`benches/sticky.rs`, criterion medians on a shared, loaded 2-core AMD EPYC
-//! VM, 4096 sources over `RoundRobin`, 8 hosts): the lookup of a source with an entry
-//! (`order` alone) 39 ns; a whole connection's life (`pick`, lease, drop) 82 to 109 ns
-//! for a source with an entry and 83 to 119 ns for a new one, against 20 ns for
-//! round-robin alone; 270 to 480 ns for a new source on a table full of idle entries
-//! (eviction). Most of a hit is memory latency: 4096 sources' slots and index buckets
-//! do not stay in a core's cache, and three lock round trips.
+//! VM, 4096 sources over `RoundRobin`, 8 hosts; the previous all-locked version in the
+//! same session in brackets): a whole connection's life (`pick`, lease, drop) for a
+//! source with an entry 68 to 72 ns [97 to 100]; the lookup alone (`order`) 33 to 37 ns
+//! [47 to 48]; a new source 89 to 91 ns [89 to 94]; a new source on a table full of idle
+//! entries (eviction) 300 to 320 ns [300 to 321]; round-robin alone 21 to 22 ns. A hit
+//! still costs five atomic read-modify-writes on top of round-robin's (the hit counter,
+//! the lease and its release, the lease hook's `Arc` count up and down) and one slot's
+//! cache line, which 4096 sources do not keep in a core's cache: on this machine that is
+//! above the 50 ns target.
 //!
 //! Eviction, only when the table is full, looks at each shard's oldest idle entry (each
 //! shard keeps its idle entries in a list in release order) and removes the oldest:
@@ -60,23 +79,26 @@
 //!
 //! # Memory
 //!
-//! An entry lives in a 32-byte slot (IPv4 address 4, generation 4, host id 8, lease
-//! count or release time 8, idle-list links 4 + 4) in its shard's slab, found through a
-//! `hashbrown` table of 4-byte slot indices plus its 1 control byte per bucket. That
-//! index is reserved at twice the entries so that it stays at most half full: a swiss
-//! table above half load reallocates to twice its size once removals have left enough
-//! tombstones (measured: after about 2 700 inserts and removals at 61 % load), while at
-//! or under half load it always rehashes in place. Each shard reserves its even share
-//! plus 7 standard deviations of uneven filling.
+//! An entry lives in a 32-byte slot (lease word 8: generation and live leases, or the
+//! release time; host id 8; IPv4 address 4; idle or free list links 4 + 4; the host's
+//! index in the last snapshot 4) in its shard's slab, found through a `hashbrown` table
+//! of 4-byte slot indices plus its 1 control byte per bucket. That index is reserved at
+//! twice the entries so that it stays at most half full: a swiss table above half load
+//! reallocates to twice its size once removals have left enough tombstones (measured:
+//! after about 2 700 inserts and removals at 61 % load), while at or under half load it
+//! always rehashes in place. Each shard reserves its even share plus 7 standard
+//! deviations of uneven filling; slabs never grow (tokens name slots), so a shard that
+//! outgrew that (odds below 10^-11) places its next new source without an entry.
 //!
 //! At the defaults (10 000 entries, 16 shards), a shard reserves 800 slots and an index
-//! of 2048 buckets: 800 x 32 + 2048 x (4 + 1) + 16 bytes, plus a 256-byte cache-padded
-//! lock, that is 577 792 bytes or **57.8 bytes per IPv4 entry** of capacity (slots 41.0,
-//! index 16.4, locks 0.4). `tests/sticky_memory.rs` measures the same with a counting
-//! allocator (577 896 bytes with the table's `Arc`), and no allocation over 110 000
+//! of 2048 buckets: 800 x 32 + 2048 x (4 + 1) + 16 bytes, plus the slabs' `Arc` counts
+//! (2 x 16) and a 256-byte cache-padded shard (lock, hit counter, slab pointers), that
+//! is 578 304 bytes or **57.8 bytes per IPv4 entry** of capacity (slots 41.0, index
+//! 16.4, shards 0.5). `tests/sticky_memory.rs` measures the same with a counting
+//! allocator (578 416 bytes with the table's `Arc`), and no allocation over 110 000
 //! picks of new sources. For large capacities the slots tend to 32 bytes per entry and
 //! the index to 2.3 to 4.6 buckets of 5 bytes (power-of-two rounding): 43 to 55 bytes.
-//! IPv6 slots are 48 bytes; each shard's IPv6 family is reserved on its first IPv6
+//! IPv6 slots are 48 bytes; each shard's IPv6 slab is reserved on its first IPv6
 //! source (or at build time with [`StickyBuilder::reserve_ipv6`]).
 //!
 //! ```

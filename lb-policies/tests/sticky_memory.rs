@@ -179,7 +179,7 @@ fn ipv6_maps_are_reserved_on_first_use_only() {
     let before = b.policy().memory_bytes();
     let start = calls();
     drop(b.pick(&v6(1)).unwrap());
-    assert_eq!(calls() - start, 2); // the map and its idle queue, once
+    assert_eq!(calls() - start, 2); // the index and the slab, once
     assert!(b.policy().memory_bytes() > before);
     let start = calls();
     for n in 2..100 {
