@@ -1,6 +1,6 @@
 //! `StickyAddress`: stickiness, drops, failover, expiry. Capacity and eviction are in
 //! `sticky_capacity.rs`, memory in `sticky_memory.rs`, random sequences in
-//! `sticky_props.rs`.
+//! `sticky_props.rs`, threads in `sticky_concurrent.rs`.
 
 mod sticky_support;
 
@@ -367,39 +367,4 @@ fn ipv6_and_ipv4_sources_are_distinct_entries() {
     // The port is not part of the source.
     let other_port = Context::from_client("[2001:db8::1]:1".parse().unwrap());
     assert_eq!(first(&b, &other_port), host(1));
-}
-
-#[test]
-fn concurrent_picks_keep_the_count_exact() {
-    for timeout in [Duration::ZERO, Duration::from_secs(1)] {
-        let table = Table::new("mt", hosts(4)).unwrap();
-        let sticky = StickyAddress::builder(RoundRobin::new())
-            .timeout(timeout)
-            .capacity(16)
-            .shards(4)
-            .build()
-            .unwrap();
-        let b = Balancer::new(&table, sticky);
-        std::thread::scope(|s| {
-            for t in 0..4u16 {
-                let b = &b;
-                s.spawn(move || {
-                    let mut held = std::collections::VecDeque::new();
-                    for i in 0..3000u16 {
-                        held.push_back(b.pick(&client((i * 7 + t) % 48)).unwrap());
-                        if held.len() > 3 {
-                            held.pop_front();
-                        }
-                        assert!(b.policy().stats().entries <= 16);
-                    }
-                });
-            }
-        });
-        let s = b.policy().stats();
-        assert!(s.entries <= 16);
-        assert_eq!(s.entries, b.policy().stored_entries());
-        if timeout.is_zero() {
-            assert_eq!(s.entries, 0);
-        }
-    }
 }

@@ -23,7 +23,7 @@ use std::time::Duration;
 use lb_core::{Backend, Balancer, Health, Lease, ManualClock, Policy, Table};
 use lb_policies::sticky::StickyAddress;
 use lb_policies::{Consistent, RoundRobin};
-use sticky_support::{client_ip, host, hosts};
+use sticky_support::{client, client_ip, host, hosts};
 
 type Bal<P> = Balancer<StickyAddress<P, ManualClock>, SocketAddr>;
 
@@ -254,5 +254,40 @@ fn releases_racing_with_host_failures_never_count_on_another_entry() {
         sticky.sweep();
         assert_eq!((sticky.stored_entries(), sticky.stats().entries), (0, 0));
         assert!(sticky.stats().dropped > 0, "{:?}", sticky.stats());
+    }
+}
+
+#[test]
+fn concurrent_picks_keep_the_count_exact() {
+    for timeout in [Duration::ZERO, Duration::from_secs(1)] {
+        let table = Table::new("mt", hosts(4)).unwrap();
+        let sticky = StickyAddress::builder(RoundRobin::new())
+            .timeout(timeout)
+            .capacity(16)
+            .shards(4)
+            .build()
+            .unwrap();
+        let b = Balancer::new(&table, sticky);
+        std::thread::scope(|s| {
+            for t in 0..4u16 {
+                let b = &b;
+                s.spawn(move || {
+                    let mut held = std::collections::VecDeque::new();
+                    for i in 0..3000u16 {
+                        held.push_back(b.pick(&client((i * 7 + t) % 48)).unwrap());
+                        if held.len() > 3 {
+                            held.pop_front();
+                        }
+                        assert!(b.policy().stats().entries <= 16);
+                    }
+                });
+            }
+        });
+        let s = b.policy().stats();
+        assert!(s.entries <= 16);
+        assert_eq!(s.entries, b.policy().stored_entries());
+        if timeout.is_zero() {
+            assert_eq!(s.entries, 0);
+        }
     }
 }
