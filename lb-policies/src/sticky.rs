@@ -60,11 +60,12 @@
 //! slab on its first IPv6 source.
 //!
 //! Measured (`benches/sticky.rs`, criterion medians on a shared, loaded 2-core AMD EPYC
-//! VM, 4096 sources over `RoundRobin`, 8 hosts; the previous all-locked version in the
-//! same session in brackets): a whole connection's life (`pick`, lease, drop) for a
-//! source with an entry 68 to 72 ns [97 to 100]; the lookup alone (`order`) 33 to 37 ns
-//! [47 to 48]; a new source 89 to 91 ns [89 to 94]; a new source on a table full of idle
-//! entries (eviction) 300 to 320 ns [300 to 321]; round-robin alone 21 to 22 ns. A hit
+//! VM, 4096 sources over `RoundRobin`, 8 hosts, three runs; the previous all-locked
+//! version, run alternately with it, in brackets): a whole connection's life (`pick`,
+//! lease, drop) for a source with an entry 66 to 72 ns [87 to 100]; the lookup alone
+//! (`order`) 30 to 37 ns [35 to 48]; a new source 89 to 91 ns [89 to 94]; a new source
+//! on a table full of idle entries (eviction) 287 to 320 ns [297 to 321]; round-robin
+//! alone 20 to 22 ns. A hit
 //! still costs five atomic read-modify-writes on top of round-robin's (the hit counter,
 //! the lease and its release, the lease hook's `Arc` count up and down) and one slot's
 //! cache line, which 4096 sources do not keep in a core's cache: on this machine that is
