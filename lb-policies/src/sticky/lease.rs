@@ -8,8 +8,9 @@
 //! or remove it.
 //!
 //! A pick calls the policy's `order` and then `leased` on the same thread, each with
-//! the source address only. `order` finds the entry under the lock anyway, so it leaves
-//! the slot and generation in a per-thread [`Handoff`]; `leased` for the same table,
+//! the source address only. `order` has just found the entry (lock-free in one of its
+//! home slots, or under the lock), so it leaves the slot and generation in a per-thread
+//! [`Handoff`]; `leased` for the same table,
 //! source and host then counts the lease with one compare-exchange instead of locking
 //! and searching again. The hand-off is only a hint: the compare-exchange succeeds
 //! only on a live word of the same generation, and every change of an entry's key,
@@ -25,9 +26,11 @@
 //! decision (same generation, at least one lease, not saturated) is taken on the word
 //! itself, and all read-modify-writes of one atomic form a single total order, so every
 //! increment and decrement is applied exactly once, to the value it checked. Nothing
-//! else needs to be published by them: key, host and links are only touched under the
-//! lock, whose acquire and release order them between lock holders. The invariants
-//! that make a count never land on another entry:
+//! else needs to be published by them: key, host and links are only written under the
+//! lock, whose acquire and release order them between lock holders (the lock-free
+//! lookup reads key and host under the seqlock described in `slot.rs`, whose fences
+//! are on the writers' side of those changes). The invariants that make a count never
+//! land on another entry:
 //!
 //! 1. lock-free steps go from live `(g, n)` to live `(g, n ± 1)` with `n ± 1 >= 1`;
 //! 2. the step from 1 lease to none (idle or removed) is a compare-exchange under the
