@@ -257,15 +257,12 @@ impl<P: Policy, C: Clock> Policy for StickyAddress<P, C> {
         let Some(index) = sticky else {
             return self.inner.order(plan, snapshot, ctx, order);
         };
-        let mut rest = Order::new();
-        self.inner.order(plan, snapshot, ctx, &mut rest);
+        // A hit does not ask the inner policy: that would move a round-robin cursor, or
+        // scan least-states' hosts, for a client it does not place. The failover order
+        // after the sticky host is the table's order after it; a failed connect marks
+        // the host down (passive health), and the next pick places the client anew.
         order.prefer(index);
-        for &i in rest.preferred() {
-            if !order.prefer(i as usize) {
-                break;
-            }
-        }
-        order.scan_from(rest.scan_start());
+        order.scan_from(index + 1);
     }
 
     /// Records the source -> `id` entry (or counts one more lease on it) and returns the

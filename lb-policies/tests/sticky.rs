@@ -113,8 +113,8 @@ fn same_host_across_membership_changes() {
 
 #[test]
 fn round_robin_placements_then_stickiness() {
-    // RoundRobin alone: 1 2 3 1 2 3 ...; wrapped, each client keeps its first host
-    // while the cursor keeps turning underneath.
+    // RoundRobin alone: 1 2 3 1 2 3 ...; wrapped, each client keeps its first host,
+    // and hits do not turn the cursor: only placements do.
     let table = Table::new("rr", hosts(3)).unwrap();
     let b = Balancer::new(&table, StickyAddress::new(RoundRobin::new()));
     let mut held = Vec::new();
@@ -135,6 +135,10 @@ fn round_robin_placements_then_stickiness() {
         }
     }
     assert_eq!(b.policy().stats().hits, 20);
+    // 20 hits later the cursor is where 4 placements left it: the next new client
+    // goes to host 2, as a fifth placement would.
+    let fifth = b.pick(&client(5)).unwrap();
+    assert_eq!(*fifth.backend(), host(2));
 }
 
 /// Places 40 clients, then re-picks them across membership changes: a client keeps its
