@@ -59,17 +59,16 @@
 //! the IPv4 slabs are reserved for the whole capacity at build time, each shard's IPv6
 //! slab on its first IPv6 source.
 //!
-//! Measured (`benches/sticky.rs`, criterion medians on a shared, loaded 2-core AMD EPYC
-//! VM, 4096 sources over `RoundRobin`, 8 hosts, three runs; the previous all-locked
-//! version, run alternately with it, in brackets): a whole connection's life (`pick`,
-//! lease, drop) for a source with an entry 66 to 72 ns [87 to 100]; the lookup alone
-//! (`order`) 30 to 37 ns [35 to 48]; a new source 89 to 91 ns [89 to 94]; a new source
-//! on a table full of idle entries (eviction) 287 to 320 ns [297 to 321]; round-robin
-//! alone 20 to 22 ns. A hit
-//! still costs five atomic read-modify-writes on top of round-robin's (the hit counter,
-//! the lease and its release, the lease hook's `Arc` count up and down) and one slot's
-//! cache line, which 4096 sources do not keep in a core's cache: on this machine that is
-//! above the 50 ns target.
+//! Measured (`benches/sticky.rs`, criterion medians on a 2-core AMD EPYC VM, 4096
+//! sources over `RoundRobin`, 8 hosts): a whole connection's life (`pick`, lease, drop)
+//! for a source with an entry 55 ns (66 to 72 ns while a hit still asked the inner
+//! policy, 87 to 100 ns with every step under the shard lock); the lookup alone
+//! (`order`) 30 to 36 ns; a new source 81 to 91 ns; a new source on a table full of
+//! idle entries (eviction) 287 to 320 ns; round-robin alone 19 to 22 ns. A hit costs
+//! four atomic read-modify-writes on top of round-robin's (the hit counter, the lease
+//! and its release, the lease hook's `Arc` count up and down) and one slot's cache
+//! line, which 4096 sources do not keep in a core's cache: on this machine the whole
+//! cycle stays just above the 50 ns target, while the lookup is well under it.
 //!
 //! Eviction, only when the table is full, looks at each shard's oldest idle entry (each
 //! shard keeps its idle entries in a list in release order) and removes the oldest:
