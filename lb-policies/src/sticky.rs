@@ -65,7 +65,7 @@
 //! policy, 87 to 100 ns with every step under the shard lock); the lookup alone
 //! (`order`) 30 to 36 ns; a new source 81 to 91 ns; a new source on a table full of
 //! idle entries (eviction) 287 to 320 ns; round-robin alone 19 to 22 ns. A hit costs
-//! four atomic read-modify-writes on top of round-robin's (the hit counter, the lease
+//! five atomic read-modify-writes on top of round-robin's (the hit counter, the lease
 //! and its release, the lease hook's `Arc` count up and down) and one slot's cache
 //! line, which 4096 sources do not keep in a core's cache: on this machine the whole
 //! cycle stays just above the 50 ns target, while the lookup is well under it.
