@@ -15,7 +15,7 @@ static GLOBAL: alloc_support::Counting = alloc_support::Counting;
 use alloc_support::allocations;
 
 fn client(i: u32) -> SocketAddr {
-    if i % 2 == 0 {
+    if i.is_multiple_of(2) {
         SocketAddr::new(IpAddr::V4(Ipv4Addr::from(0xc633_6400 ^ i)), 5000)
     } else {
         SocketAddr::new(

@@ -130,7 +130,7 @@ where
         while !stop.load(Ordering::SeqCst) {
             clock.advance(Duration::from_millis(7));
             n += 1;
-            if n % 4 == 0 {
+            if n.is_multiple_of(4) {
                 b.policy().sweep();
             }
             // The entry count is reserved before an insert and given back after a

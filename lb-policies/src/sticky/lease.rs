@@ -297,7 +297,7 @@ mod tests {
                         };
                         hosts.set_health(id, health, "stress").unwrap();
                         clock.advance(Duration::from_nanos(1_000));
-                        if n % 8 == 0 {
+                        if n.is_multiple_of(8) {
                             table.sweep();
                         }
                         thread::yield_now();
@@ -312,7 +312,7 @@ mod tests {
                         let mut held = Vec::new();
                         for _ in 0..20_000 {
                             let r = next(&mut rng);
-                            if held.len() < 6 && r % 2 == 0 {
+                            if held.len() < 6 && r.is_multiple_of(2) {
                                 // As a pick does: the sticky host (the lookup leaves
                                 // the hand-off), else a usable host from a random turn;
                                 // one in eight leases fails over to that host anyway,
