@@ -8,7 +8,8 @@
 //! - `rebuild/consistent/<N>`: building the Maglev table for N hosts;
 //! - `baseline/index/v4`: the fast hash plus one index into an array of the size
 //!   `Consistent` picks for 1024 hosts;
-//! - `pick/sticky/hit`, `pick/sticky/miss`: see `sticky.rs`.
+//! - `pick/sticky/{hit,miss}` and `pick_lease/sticky/{hit,miss,evict,none}`: see
+//!   `sticky.rs`.
 //!
 //! Addresses cycle through 4096 distinct clients so table lookups are not all L1 hits.
 //! Run with `cargo bench --bench hashing -- --warm-up-time 1 --measurement-time 2`.

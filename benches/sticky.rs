@@ -1,26 +1,26 @@
 //! Sticky-address benches, registered by [`bench_sticky`] (called from `hashing.rs`).
 //!
 //! Every bench wraps `RoundRobin` over 8 hosts in `StickyAddress` with the defaults
-//! (capacity 10 000, 16 shards, the system clock) and measures one connection's whole
-//! life as the relay sees it: `Balancer::pick` (the policy's `order`, which looks the
-//! source up, then the lease, which counts it on the entry) and dropping the lease
-//! (which counts it down). For a live entry in its home slots none of the three takes
-//! a shard lock (see the `sticky` module docs); a new source locks its shard for the
-//! insert and for the last release. The bare lookup is `pick/sticky/hit_order`.
+//! (capacity 10 000, 16 shards, the system clock). The ids follow `hashing.rs`:
+//! `pick/...` is the policy's decision alone (`Policy::order`, as `pick/consistent/...`),
+//! `pick_lease/...` a connection's whole life as the relay sees it: `Balancer::pick`
+//! (the decision, then the lease, which counts it on the entry) and dropping the lease
+//! (which counts it down). For a live entry in its home slots none of these takes a
+//! shard lock (see the `sticky` module docs); a new source locks its shard for the
+//! lookup, the insert and the last release.
 //!
-//! - `pick/sticky/hit`: a source with an entry. 4096 sources cycle, each holding one
-//!   lease for the whole bench so that its entry stays (timeout 0 would otherwise remove
-//!   it with the measured lease).
-//! - `pick/sticky/miss`: a new source every iteration (a counter over 2^24 addresses),
-//!   placed by round-robin; its entry is created by the lease and, with the default
-//!   timeout 0, removed when the lease is dropped, so the table never fills.
-//! - `pick/sticky/evict`: a new source every iteration on a table kept full of idle
-//!   entries (timeout 1 hour): each pick evicts the oldest idle entry, visiting all 16
-//!   shards' locks. The cost of a flood of spoofed sources.
-//! - `pick/sticky/hit_order`: `Policy::order` alone for a source with an entry (the
-//!   lock-free lookup, the inner order), comparable to the other `pick/*` ids of
-//!   `hashing.rs`.
-//! - `pick/sticky/none`: round-robin alone, `pick` and drop: the floor sticky adds to.
+//! - `pick/sticky/hit`, `pick_lease/sticky/hit`: a source with an entry. 4096 sources
+//!   cycle, each holding one lease for the whole bench so that its entry stays (timeout
+//!   0 would otherwise remove it with the measured lease).
+//! - `pick/sticky/miss`: a source without an entry (a counter over 2^24 addresses):
+//!   the locked lookup, then round-robin's order. `pick_lease/sticky/miss` also creates
+//!   the entry with the lease and, with the default timeout 0, removes it when the lease
+//!   is dropped, so the table never fills.
+//! - `pick_lease/sticky/evict`: a new source every iteration on a table kept full of
+//!   idle entries (timeout 1 hour): each lease evicts the oldest idle entry, visiting
+//!   all 16 shards' locks. The cost of a flood of spoofed sources.
+//! - `pick_lease/sticky/none`: round-robin alone, `pick` and drop: the floor sticky
+//!   adds to.
 
 use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -45,7 +45,7 @@ fn source(i: u32) -> Context<'static> {
     Context::from_client(SocketAddr::new(IpAddr::V4(ip), 40_000))
 }
 
-/// Registers `pick/sticky/{hit,miss,evict,hit_order,none}`.
+/// Registers `pick/sticky/{hit,miss}` and `pick_lease/sticky/{hit,miss,evict,none}`.
 pub fn bench_sticky(c: &mut Criterion) {
     let table = hosts();
 
@@ -56,13 +56,13 @@ pub fn bench_sticky(c: &mut Criterion) {
         .map(|ctx| sticky.pick(ctx).expect("a usable host"))
         .collect();
     let mut i = 0;
-    c.bench_function("pick/sticky/hit", |b| {
+    c.bench_function("pick_lease/sticky/hit", |b| {
         b.iter(|| {
             i = (i + 1) % clients.len();
             drop(black_box(sticky.pick(&clients[i])));
         })
     });
-    c.bench_function("pick/sticky/hit_order", |b| {
+    c.bench_function("pick/sticky/hit", |b| {
         sticky.with_plan(|snap, plan| {
             b.iter(|| {
                 i = (i + 1) % clients.len();
@@ -82,6 +82,16 @@ pub fn bench_sticky(c: &mut Criterion) {
 
     let mut n = CLIENTS;
     c.bench_function("pick/sticky/miss", |b| {
+        sticky.with_plan(|snap, plan| {
+            b.iter(|| {
+                n = n.wrapping_add(1) & 0x00ff_ffff;
+                let mut order = Order::new();
+                sticky.policy().order(plan, snap, &source(n), &mut order);
+                black_box(order)
+            })
+        })
+    });
+    c.bench_function("pick_lease/sticky/miss", |b| {
         b.iter(|| {
             n = n.wrapping_add(1) & 0x00ff_ffff;
             drop(black_box(sticky.pick(&source(n))));
@@ -103,7 +113,7 @@ pub fn bench_sticky(c: &mut Criterion) {
         drop(full.pick(&source(n)));
         n += 1;
     }
-    c.bench_function("pick/sticky/evict", |b| {
+    c.bench_function("pick_lease/sticky/evict", |b| {
         b.iter(|| {
             n = n.wrapping_add(1) & 0x00ff_ffff;
             drop(black_box(full.pick(&source(n))));
@@ -111,7 +121,7 @@ pub fn bench_sticky(c: &mut Criterion) {
     });
 
     let plain = Balancer::new(&table, RoundRobin::new());
-    c.bench_function("pick/sticky/none", |b| {
+    c.bench_function("pick_lease/sticky/none", |b| {
         b.iter(|| {
             i = (i + 1) % clients.len();
             drop(black_box(plain.pick(&clients[i])));

@@ -60,15 +60,16 @@
 //! slab on its first IPv6 source.
 //!
 //! Measured (`benches/sticky.rs`, criterion medians on a 2-core AMD EPYC VM, 4096
-//! sources over `RoundRobin`, 8 hosts): a whole connection's life (`pick`, lease, drop)
-//! for a source with an entry 55 ns (66 to 72 ns while a hit still asked the inner
-//! policy, 87 to 100 ns with every step under the shard lock); the lookup alone
-//! (`order`) 30 to 36 ns; a new source 81 to 91 ns; a new source on a table full of
-//! idle entries (eviction) 287 to 320 ns; round-robin alone 19 to 22 ns. A hit costs
-//! five atomic read-modify-writes on top of round-robin's (the hit counter, the lease
-//! and its release, the lease hook's `Arc` count up and down) and one slot's cache
-//! line, which 4096 sources do not keep in a core's cache: on this machine the whole
-//! cycle stays just above the 50 ns target, while the lookup is well under it.
+//! sources over `RoundRobin`, 8 hosts): the decision for a source with an entry
+//! (`pick/sticky/hit`, the lock-free lookup) 30 to 38 ns; for a source without one
+//! (`pick/sticky/miss`) 43 ns. A connection's whole life (`pick`, lease, drop) for a
+//! source with an entry 54 to 55 ns (66 to 72 ns while a hit still asked the inner
+//! policy, 87 to 100 ns with every step under the shard lock); for a new source 81 to
+//! 91 ns; for a new source on a table full of idle entries (eviction) 287 to 320 ns;
+//! round-robin alone 19 to 22 ns. The whole life of a hit costs five atomic
+//! read-modify-writes on top of round-robin's (the hit counter, the lease and its
+//! release, the lease hook's `Arc` count up and down) and one slot's cache line, which
+//! 4096 sources do not keep in a core's cache.
 //!
 //! Eviction, only when the table is full, looks at each shard's oldest idle entry (each
 //! shard keeps its idle entries in a list in release order) and removes the oldest:
