@@ -23,12 +23,18 @@ const WAIT: Duration = Duration::from_secs(5);
 /// not win the race. The assertions themselves are exact.
 const TICK: Duration = Duration::from_millis(1);
 
+/// The socket tests below close a listener and count on its port staying free (refused
+/// connects, then a rebind). Run in parallel, one test's `bind(0)` could be handed the
+/// port another just freed; so they take turns.
+static PORTS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 async fn rebind(addr: SocketAddr) -> TcpListener {
     TcpListener::bind(addr).await.expect("rebind the same port")
 }
 
 #[tokio::test(start_paused = true)]
 async fn active_checks_alone_down_within_interval_plus_timeout_and_up_within_interval() {
+    let _turn = PORTS.lock().await;
     let (listener, addr) = servers::listener().await;
     let table = Table::new("smtp", [addr]).unwrap();
     let builder = Monitor::builder(table.clone())
@@ -70,6 +76,7 @@ async fn active_checks_alone_down_within_interval_plus_timeout_and_up_within_int
 
 #[tokio::test(start_paused = true)]
 async fn passive_marks_down_at_the_first_failed_connect() {
+    let _turn = PORTS.lock().await;
     // A long interval: only the passive mark can be this fast.
     let interval = Duration::from_secs(10);
     let (listener, addr) = servers::listener().await;
@@ -110,6 +117,7 @@ async fn passive_marks_down_at_the_first_failed_connect() {
 
 #[tokio::test(start_paused = true)]
 async fn n_refused_connects_mark_down_and_a_check_brings_back() {
+    let _turn = PORTS.lock().await;
     let (listener, addr) = servers::listener().await;
     let table = Table::new("pop3", [addr]).unwrap();
     let builder = Monitor::builder(table.clone())
