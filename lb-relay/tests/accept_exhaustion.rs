@@ -14,7 +14,7 @@ mod common;
 use std::fs::File;
 use std::process::Command;
 
-use common::{bounded, eventually, read_line, relay, table, who, Backend};
+use common::{bounded, eventually, read_line, relay, table, who, Backend, Run};
 use tokio::net::TcpSocket;
 
 const CHILD: &str = "LB_RELAY_EXHAUSTION_CHILD";
@@ -75,12 +75,7 @@ fn child() {
         .unwrap();
     runtime.block_on(async {
         let backend = Backend::start("a").await;
-        let relay = relay("exhausted")
-            .forward_to(table("t", &[&backend]))
-            .build()
-            .unwrap()
-            .start()
-            .unwrap();
+        let relay = relay("exhausted").forward_to(table("t", &[&backend])).run();
         let to = relay.local_addrs()[0];
         assert_eq!(who(to).await, "a");
         let early = TcpSocket::new_v4().unwrap();

@@ -10,7 +10,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{eventually, relay, table, who, Backend};
+use common::{eventually, relay, table, who, Backend, Run};
 use lb_core::{Admin, Health};
 use lb_health::{Monitor, Tcp};
 use tokio::net::TcpListener;
@@ -27,10 +27,7 @@ async fn sessions_go_to_the_backup_while_main_is_down_and_come_back() {
     let relay = relay("backup")
         .forward_to(main.clone())
         .forward_to(backup)
-        .build()
-        .unwrap()
-        .start()
-        .unwrap();
+        .run();
     let to = relay.local_addrs()[0];
     assert_eq!(who(to).await, "m1");
     assert_eq!(who(to).await, "m2");
@@ -72,10 +69,7 @@ async fn dead_main_hosts_fail_over_to_the_backup_within_the_session() {
     let relay = relay("backup-failover")
         .forward_to(main.clone())
         .forward_to(table("backup", &[&b1]))
-        .build()
-        .unwrap()
-        .start()
-        .unwrap();
+        .run();
     let to = relay.local_addrs()[0];
     // Both main hosts die between checks, still marked up.
     m1.stop().await;
@@ -100,10 +94,7 @@ async fn the_failover_limit_bounds_the_tries() {
         .forward_to(table("main", &[&m1, &m2]))
         .forward_to(table("backup", &[&b1]))
         .failover(1)
-        .build()
-        .unwrap()
-        .start()
-        .unwrap();
+        .run();
     let to = relay.local_addrs()[0];
     m1.stop().await;
     m2.stop().await;
@@ -132,10 +123,7 @@ async fn with_a_health_monitor_sessions_leave_the_main_table_and_return() {
     let relay = relay("monitored")
         .forward_to(main.clone())
         .forward_to(table("backup", &[&b1]))
-        .build()
-        .unwrap()
-        .start()
-        .unwrap();
+        .run();
     let to = relay.local_addrs()[0];
     assert_eq!(who(to).await, "m1");
 

@@ -9,19 +9,14 @@
 
 mod common;
 
-use common::{echo, read_line, read_to_close, relay, table, who, Backend};
+use common::{echo, read_line, read_to_close, relay, table, who, Backend, Run};
 use lb_core::{Admin, Health};
 use lb_relay::ControlError;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn disable_drain_enable_move_new_sessions_only() {
     let (a, b) = (Backend::start("a").await, Backend::start("b").await);
-    let relay = relay("control")
-        .forward_to(table("web", &[&a, &b]))
-        .build()
-        .unwrap()
-        .start()
-        .unwrap();
+    let relay = relay("control").forward_to(table("web", &[&a, &b])).run();
     let to = relay.local_addrs()[0];
     let mut long = common::connect(to).await.unwrap();
     assert_eq!(read_line(&mut long).await, "a");
@@ -62,12 +57,7 @@ async fn disable_drain_enable_move_new_sessions_only() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_disabled_relay_refuses_new_sessions_and_keeps_running_ones() {
     let a = Backend::start("a").await;
-    let relay = relay("switch")
-        .forward_to(table("web", &[&a]))
-        .build()
-        .unwrap()
-        .start()
-        .unwrap();
+    let relay = relay("switch").forward_to(table("web", &[&a])).run();
     let to = relay.local_addrs()[0];
     let mut running = common::connect(to).await.unwrap();
     assert_eq!(read_line(&mut running).await, "a");
@@ -88,12 +78,7 @@ async fn a_disabled_relay_refuses_new_sessions_and_keeps_running_ones() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hosts_can_be_added_and_removed() {
     let (a, b) = (Backend::start("a").await, Backend::start("b").await);
-    let relay = relay("members")
-        .forward_to(table("web", &[&a]))
-        .build()
-        .unwrap()
-        .start()
-        .unwrap();
+    let relay = relay("members").forward_to(table("web", &[&a])).run();
     let to = relay.local_addrs()[0];
     assert_eq!(who(to).await, "a");
 

@@ -12,7 +12,7 @@ mod common;
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, Ipv4Addr};
 
-use common::{connect_from, read_line, relay, table, Backend};
+use common::{connect_from, read_line, relay, table, Backend, Run};
 use lb_policies::{Consistent, RoundRobin, SourceHash};
 
 fn source(i: u8) -> IpAddr {
@@ -29,10 +29,7 @@ async fn round_robin_spreads_evenly() {
     let relay = relay("rr")
         .forward_to(table("web", &[&a, &b, &c]))
         .policy_fn(RoundRobin::new)
-        .build()
-        .unwrap()
-        .start()
-        .unwrap();
+        .run();
     let to = relay.local_addrs()[0];
     let mut picks = Vec::new();
     for i in 0..30 {
@@ -69,10 +66,7 @@ async fn source_hash_sends_each_source_to_one_backend() {
     let relay = relay("sh")
         .forward_to(table("web", &[&a, &b, &c]))
         .policy_fn(SourceHash::new)
-        .build()
-        .unwrap()
-        .start()
-        .unwrap();
+        .run();
     let to = relay.local_addrs()[0];
     let mut first: HashMap<u8, String> = HashMap::new();
     // Three rounds over the 30 sources: every source lands where it landed first.
@@ -103,10 +97,7 @@ async fn consistent_hash_moves_only_the_clients_of_a_dead_host() {
     let relay = relay("ch")
         .forward_to(table("web", &[&a, &b, &c]))
         .policy(Consistent::new())
-        .build()
-        .unwrap()
-        .start()
-        .unwrap();
+        .run();
     let to = relay.local_addrs()[0];
     let mut before: HashMap<u8, String> = HashMap::new();
     for i in 0..30 {
@@ -145,10 +136,7 @@ async fn one_port_on_ipv4_and_ipv6() {
     let relay = relay("dual")
         .listen("::1".parse().unwrap())
         .forward_to(table("web", &[&a]))
-        .build()
-        .unwrap()
-        .start()
-        .unwrap();
+        .run();
     let addrs = relay.local_addrs();
     assert_eq!(addrs.len(), 2);
     assert!(addrs[0].is_ipv4() && addrs[1].is_ipv6());

@@ -12,7 +12,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{relay, table, who, Backend};
+use common::{relay, table, who, Backend, Run};
 use lb_core::Health;
 use lb_health::{Monitor, Source, Tcp};
 use lb_policies::RoundRobin;
@@ -34,10 +34,7 @@ async fn a_dead_host_costs_no_client_a_failure() {
     let relay = relay("failover")
         .forward_to(web.clone())
         .policy_fn(RoundRobin::new)
-        .build()
-        .unwrap()
-        .start()
-        .unwrap();
+        .run();
     let to = relay.local_addrs()[0];
     common::eventually("the first round of checks", || {
         monitor.stats().iter().all(|s| s.checks >= 1)
@@ -82,12 +79,7 @@ async fn concurrent_clients_see_no_failure_either() {
     let b = Backend::start("b").await;
     let c = Backend::start("c").await;
     let web = table("web", &[&a, &b, &c]);
-    let relay = relay("failover-concurrent")
-        .forward_to(web.clone())
-        .build()
-        .unwrap()
-        .start()
-        .unwrap();
+    let relay = relay("failover-concurrent").forward_to(web.clone()).run();
     let to = relay.local_addrs()[0];
     a.stop().await;
     // 200 clients at once: several may pick a before it is marked down; each of them
@@ -108,12 +100,7 @@ async fn concurrent_clients_see_no_failure_either() {
 async fn no_usable_host_closes_the_client_and_counts_it() {
     let a = Backend::start("a").await;
     let web = table("web", &[&a]);
-    let relay = relay("nothing")
-        .forward_to(web)
-        .build()
-        .unwrap()
-        .start()
-        .unwrap();
+    let relay = relay("nothing").forward_to(web).run();
     let to = relay.local_addrs()[0];
     a.stop().await;
     let mut s = common::connect(to).await.unwrap();

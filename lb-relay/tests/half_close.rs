@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{bounded, relay};
+use common::{bounded, relay, Run};
 use lb_core::Host;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -30,10 +30,7 @@ async fn a_client_that_shuts_down_writing_gets_the_whole_response() {
     });
     let relay = relay("half-close")
         .forward_to(lb_core::Table::new("t", [Host::from(backend)]).unwrap())
-        .build()
-        .unwrap()
-        .start()
-        .unwrap();
+        .run();
 
     let mut client = common::connect(relay.local_addrs()[0]).await.unwrap();
     client.write_all(b"GET / HTTP/1.0\r\n\r\n").await.unwrap();
@@ -71,10 +68,7 @@ async fn a_backend_that_shuts_down_writing_still_receives_the_upload() {
     });
     let relay = relay("half-close-up")
         .forward_to(lb_core::Table::new("t", [Host::from(backend)]).unwrap())
-        .build()
-        .unwrap()
-        .start()
-        .unwrap();
+        .run();
 
     let mut client = common::connect(relay.local_addrs()[0]).await.unwrap();
     // The backend's FIN reaches the client as EOF after the greeting...

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{bounded, echo, read_line, relay, table, Backend};
+use common::{bounded, echo, read_line, relay, table, Backend, Run};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -15,10 +15,7 @@ async fn the_next_client_waits_then_is_served_when_a_session_ends() {
     let relay = relay("limited")
         .forward_to(table("t", &[&a]))
         .max_sessions(1)
-        .build()
-        .unwrap()
-        .start()
-        .unwrap();
+        .run();
     let to = relay.local_addrs()[0];
 
     let mut first = common::connect(to).await.unwrap();

@@ -9,7 +9,7 @@ mod common;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use common::{bounded, connect_from};
+use common::{bounded, connect_from, Run};
 use lb_core::{Host, Table};
 use lb_relay::{BackendPort, ProxyProtocol, Relay};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -35,10 +35,7 @@ async fn check(
         .forward_to(Table::new("t", [Host::from(backend)]).unwrap())
         .backend_port(BackendPort::Host)
         .proxy_protocol(version)
-        .build()
-        .unwrap()
-        .start()
-        .unwrap();
+        .run();
     let to = relay.local_addrs()[0];
     let mut client = connect_from(client_ip, to).await;
     client.write_all(PAYLOAD).await.unwrap();

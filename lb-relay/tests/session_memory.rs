@@ -15,7 +15,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{bounded, eventually, relay};
+use common::{bounded, eventually, relay, Run};
 use lb_core::{Host, Table};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -51,10 +51,7 @@ fn an_idle_relayed_session_holds_under_4_kib() {
         let backend = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let relay = relay("memory")
             .forward_to(Table::new("t", [Host::from(backend.local_addr().unwrap())]).unwrap())
-            .build()
-            .unwrap()
-            .start()
-            .unwrap();
+            .run();
         let to = relay.local_addrs()[0];
         let mut clients = Vec::with_capacity(SESSIONS);
         let mut servers = Vec::with_capacity(SESSIONS);

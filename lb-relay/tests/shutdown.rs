@@ -6,7 +6,7 @@ mod common;
 use std::io::ErrorKind;
 use std::time::Duration;
 
-use common::{bounded, read_line, read_to_close, relay, table, Backend};
+use common::{bounded, read_line, read_to_close, relay, table, Backend, Run};
 use lb_core::Host;
 use lb_relay::ShutdownReport;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -38,10 +38,7 @@ async fn a_64_mib_transfer_in_flight_completes_and_new_clients_are_refused() {
     });
     let relay = relay("graceful")
         .forward_to(lb_core::Table::new("t", [Host::from(backend)]).unwrap())
-        .build()
-        .unwrap()
-        .start()
-        .unwrap();
+        .run();
     let to = relay.local_addrs()[0];
     let mut client = common::connect(to).await.unwrap();
     // The transfer is in flight: the first mebibyte has arrived.
@@ -94,12 +91,7 @@ fn summary(report: ShutdownReport) -> (usize, usize) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_still_running_at_the_deadline_are_closed() {
     let a = Backend::start("a").await;
-    let relay = relay("deadline")
-        .forward_to(table("t", &[&a]))
-        .build()
-        .unwrap()
-        .start()
-        .unwrap();
+    let relay = relay("deadline").forward_to(table("t", &[&a])).run();
     let mut silent = common::connect(relay.local_addrs()[0]).await.unwrap();
     assert_eq!(read_line(&mut silent).await, "a");
     let report = bounded("the shutdown", relay.shutdown(Duration::from_millis(200))).await;
@@ -113,12 +105,7 @@ async fn sessions_still_running_at_the_deadline_are_closed() {
 async fn a_stopped_relay_leaves_no_listener_on_its_tables() {
     let a = Backend::start("a").await;
     let t = table("t", &[&a]);
-    let relay = relay("listeners")
-        .forward_to(t.clone())
-        .build()
-        .unwrap()
-        .start()
-        .unwrap();
+    let relay = relay("listeners").forward_to(t.clone()).run();
     assert_eq!(t.listener_count(), 1, "the relay's passive health");
     let report = bounded("the shutdown", relay.shutdown(Duration::from_millis(200))).await;
     assert_eq!(summary(report), (0, 0));

@@ -11,7 +11,7 @@ mod common;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use common::{echo, read_line, read_to_close, relay, table, Backend};
+use common::{echo, read_line, read_to_close, relay, table, Backend, Run};
 use lb_core::{Health, Host, Table};
 use socket2::{Domain, Socket, Type};
 use tokio::net::{TcpSocket, TcpStream};
@@ -22,10 +22,7 @@ async fn a_silent_session_is_closed_after_the_idle_timeout() {
     let relay = relay("idle")
         .forward_to(table("t", &[&a]))
         .idle_timeout(Duration::from_millis(200))
-        .build()
-        .unwrap()
-        .start()
-        .unwrap();
+        .run();
     let mut s = common::connect(relay.local_addrs()[0]).await.unwrap();
     assert_eq!(read_line(&mut s).await, "a");
     echo(&mut s, b"ping").await;
@@ -74,10 +71,7 @@ async fn a_backend_that_never_answers_costs_one_connect_timeout_then_fails_over(
         .forward_to(web.clone())
         .connect_timeout(Duration::from_millis(300))
         .idle_timeout(Duration::from_secs(600))
-        .build()
-        .unwrap()
-        .start()
-        .unwrap();
+        .run();
     let to = relay.local_addrs()[0];
     let started = Instant::now();
     // Round-robin tries the hole first; after 300 ms (not 600 s) the session moves on.
@@ -100,10 +94,7 @@ async fn with_only_a_silent_backend_the_client_is_closed_after_the_connect_timeo
     let relay = relay("connect-timeout-only")
         .forward_to(Table::new("web", [Host::new("hole", hole)]).unwrap())
         .connect_timeout(Duration::from_millis(200))
-        .build()
-        .unwrap()
-        .start()
-        .unwrap();
+        .run();
     let started = Instant::now();
     let mut s = common::connect(relay.local_addrs()[0]).await.unwrap();
     assert_eq!(read_to_close(&mut s).await, b"");

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lb_core::{BackendId, Host, Table};
-use lb_relay::{BackendPort, Relay, RelayBuilder};
+use lb_relay::{BackendPort, Relay, RelayBuilder, RelayHandle};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::task::JoinHandle;
@@ -106,6 +106,21 @@ pub fn relay(name: &str) -> RelayBuilder {
     Relay::builder(name)
         .listen(IpAddr::V4(Ipv4Addr::LOCALHOST))
         .backend_port(BackendPort::Host)
+}
+
+/// Builds and starts a relay whose settings a test knows to be valid.
+pub trait Run {
+    /// `build()` then `start()`, failing the test on either error.
+    fn run(self) -> RelayHandle;
+}
+
+impl Run for RelayBuilder {
+    fn run(self) -> RelayHandle {
+        self.build()
+            .expect("valid relay settings")
+            .start()
+            .expect("the relay starts")
+    }
 }
 
 /// Connects to `to` from `source` (any port).
