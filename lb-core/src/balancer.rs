@@ -97,10 +97,7 @@ impl<P: Policy, B: Backend> Balancer<P, B> {
         self.policy.order(&prepared.plan, snap, ctx, &mut order);
         match order.walker().next(&order, snap) {
             Some(i) => Ok(self.lease_slot(snap.host(i).clone(), ctx)),
-            None => Err(Error::NoUsableHost {
-                table: snap.table().to_owned(),
-                hosts: snap.len(),
-            }),
+            None => Err(no_usable_host(snap)),
         }
     }
 
@@ -128,6 +125,13 @@ impl<P: Policy, B: Backend> Balancer<P, B> {
     fn lease_slot(&self, slot: Arc<HostSlot<B>>, ctx: &Context<'_>) -> Lease<B> {
         let hook = self.policy.leased(ctx, slot.id());
         Lease::acquire(slot, hook)
+    }
+}
+
+fn no_usable_host<B: Backend>(snap: &Snapshot<B>) -> Error {
+    Error::NoUsableHost {
+        table: snap.table().to_owned(),
+        hosts: snap.len(),
     }
 }
 

@@ -116,7 +116,10 @@ impl<B: Backend> Table<B> {
                 change,
             ))
         })
-        .map(|old| old.map_or(health, |c| extract_old_health(&c, health)))
+        .map(|c| match c {
+            Some(Change::Health { old, .. }) => old,
+            _ => health,
+        })
     }
 
     /// Sets a host's admin state (enable, disable, drain). Returns the previous one.
@@ -324,13 +327,6 @@ fn without<T: Clone>(items: &[T], skip: usize) -> Vec<T> {
         .filter(|&(k, _)| k != skip)
         .map(|(_, x)| x.clone())
         .collect()
-}
-
-fn extract_old_health(change: &Change, fallback: Health) -> Health {
-    match change {
-        Change::Health { old, .. } => *old,
-        _ => fallback,
-    }
 }
 
 impl<B> fmt::Debug for Table<B> {
