@@ -53,6 +53,12 @@ fn highest_fd() -> u64 {
         .unwrap()
 }
 
+/// How many descriptors are open now.
+fn open_fds() -> usize {
+    // The directory's own descriptor is listed too, every time alike.
+    std::fs::read_dir("/proc/self/fd").unwrap().count()
+}
+
 /// Lowers the soft `RLIMIT_NOFILE` of this process to `limit`.
 fn set_nofile(limit: u64) {
     let mut rl = libc::rlimit {
@@ -77,7 +83,15 @@ fn child() {
         let backend = Backend::start("a").await;
         let relay = relay("exhausted").forward_to(table("t", &[&backend])).run();
         let to = relay.local_addrs()[0];
+        let idle = open_fds();
         assert_eq!(who(to).await, "a");
+        // The session ends after `who` returns: the relay and the backend close their
+        // sockets (and the relay its pipes) a moment later. Descriptors freed after the
+        // hog below has filled the table would let the relay accept, so wait for them.
+        eventually("the first session's descriptors to close", || {
+            relay.stats().active == 0 && open_fds() == idle
+        })
+        .await;
         let early = TcpSocket::new_v4().unwrap();
 
         // A few descriptors above those open now, then fill them all.
