@@ -310,7 +310,16 @@ mod tests {
                     thread::spawn(move || {
                         let mut rng = 0x9e37_79b9_7f4a_7c15 ^ (w + 1);
                         let mut held = Vec::new();
-                        for _ in 0..20_000 {
+                        // At least 20 000 steps, and on until a host's failure has
+                        // dropped an entry and a lookup has hit one: on a loaded
+                        // machine the helper may barely run during the first steps.
+                        for step in 0..2_000_000u32 {
+                            if step >= 20_000 && step % 1_000 == 0 {
+                                let stats = table.stats();
+                                if stats.dropped > 0 && stats.hits > 0 {
+                                    break;
+                                }
+                            }
                             let r = next(&mut rng);
                             if held.len() < 6 && r.is_multiple_of(2) {
                                 // As a pick does: the sticky host (the lookup leaves
