@@ -119,22 +119,23 @@ async fn binary_compares_the_first_bytes() {
 #[cfg(target_os = "linux")]
 #[tokio::test]
 async fn a_finished_check_does_not_block_a_listener_on_its_port() {
-    // Another test of this binary may take the same ephemeral port for a connection of
-    // its own meanwhile (Linux reuses a local port towards another destination), which
-    // blocks the bind for a reason unrelated to ours. Without SO_REUSEADDR every
-    // attempt fails; a collision with another test does not happen three times running.
-    let mut blocked = Vec::new();
-    for _ in 0..3 {
+    // Linux may give the check an ephemeral port that another socket (another test's,
+    // towards another destination) already holds; that socket blocks the bind for a
+    // reason unrelated to ours, so such an attempt decides nothing and is repeated.
+    // When no other socket holds the port, the bind must succeed.
+    let mut collided = Vec::new();
+    for _ in 0..20 {
         match check_then_rebind().await {
             Ok(()) => return,
-            Err(e) => blocked.push(e),
+            Err((e, 0)) => panic!("a check's port stayed blocked with no other socket on it: {e}"),
+            Err((e, others)) => collided.push(format!("{e} ({others} other sockets)")),
         }
     }
-    panic!("a check's port stayed blocked: {blocked:?}");
+    panic!("every attempt drew a port held by another socket: {collided:?}");
 }
 
 #[cfg(target_os = "linux")]
-async fn check_then_rebind() -> Result<(), String> {
+async fn check_then_rebind() -> Result<(), (String, usize)> {
     use tokio::io::AsyncReadExt;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -146,6 +147,34 @@ async fn check_then_rebind() -> Result<(), String> {
     // tokio's listeners set SO_REUSEADDR.
     match tokio::net::TcpListener::bind(checker).await {
         Ok(_) => Ok(()),
-        Err(e) => Err(format!("{checker}: {e}")),
+        Err(e) => Err((
+            format!("{checker}: {e}"),
+            others_on_port(checker.port(), addr),
+        )),
     }
+}
+
+/// How many sockets other than the one connected to `peer` hold local port `port`
+/// (from `/proc/net/tcp` and `/proc/net/tcp6`, whose address columns are hex
+/// `ADDR:PORT`). Another test's socket on the port blocks a bind whatever we do.
+#[cfg(target_os = "linux")]
+fn others_on_port(port: u16, peer: std::net::SocketAddr) -> usize {
+    let peer_port = format!(":{:04X}", peer.port());
+    let mut others = 0;
+    for path in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(table) = std::fs::read_to_string(path) else {
+            continue;
+        };
+        for line in table.lines().skip(1) {
+            let mut cols = line.split_whitespace().skip(1);
+            let (Some(local), Some(remote)) = (cols.next(), cols.next()) else {
+                continue;
+            };
+            let local_port = local.rsplit(':').next().map(|p| u16::from_str_radix(p, 16));
+            if local_port == Some(Ok(port)) && !remote.ends_with(&peer_port) {
+                others += 1;
+            }
+        }
+    }
+    others
 }
