@@ -102,6 +102,11 @@ pub mod stats;
 mod validate;
 pub mod window;
 
+/// The `SO_REUSEADDR` test shared with lb-health (used by `connect`'s tests).
+#[cfg(all(test, target_os = "linux"))]
+#[path = "../../test-support/rebind.rs"]
+mod rebind;
+
 pub use builder::RelayBuilder;
 pub use error::{BuildError, ControlError, StartError};
 pub use handle::{RelayHandle, ShutdownReport};
