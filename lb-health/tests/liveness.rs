@@ -25,7 +25,10 @@ const TICK: Duration = Duration::from_millis(1);
 
 /// The socket tests below close a listener and count on its port staying free (refused
 /// connects, then a rebind). Run in parallel, one test's `bind(0)` could be handed the
-/// port another just freed; so they take turns.
+/// port another just freed; so they take turns. The script test takes its turn too: a
+/// child process holds a copy of every descriptor of ours from its fork to its exec
+/// (close-on-exec closes them only then), so a listener closed meanwhile would keep
+/// accepting in the child, which on a loaded machine can take milliseconds to exec.
 static PORTS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 async fn rebind(addr: SocketAddr) -> TcpListener {
@@ -152,6 +155,7 @@ async fn n_refused_connects_mark_down_and_a_check_brings_back() {
 
 #[tokio::test]
 async fn a_script_past_the_timeout_leaves_the_host_unknown() {
+    let _turn = PORTS.lock().await;
     // Real time: a child process runs outside tokio's clock.
     let host: SocketAddr = "127.0.0.1:25".parse().unwrap();
     let table = Table::new("scripted", [host]).unwrap();

@@ -22,23 +22,25 @@ pub async fn next_event(rx: &mut broadcast::Receiver<HostEvent>, within: Duratio
     }
 }
 
-/// Skips events until one with health `new`, within `within` in all.
+/// Skips events until one with health `new`, within `within` in all. The panic after
+/// `within` lists the events skipped.
 pub async fn event_to(
     rx: &mut broadcast::Receiver<HostEvent>,
     new: Health,
     within: Duration,
 ) -> HostEvent {
+    let mut skipped = Vec::new();
     let wait = async {
         loop {
             match rx.recv().await {
                 Ok(e) if e.new == new => return e,
-                Ok(_) => {}
+                Ok(e) => skipped.push(e),
                 Err(e) => panic!("event stream failed: {e}"),
             }
         }
     };
     match tokio::time::timeout(within, wait).await {
         Ok(e) => e,
-        Err(_) => panic!("no change to {new} within {within:?}"),
+        Err(_) => panic!("no change to {new} within {within:?}; skipped: {skipped:?}"),
     }
 }
