@@ -14,6 +14,7 @@ use common::scripted::{Scripted, Step};
 use lb_core::{Health, Table};
 use lb_health::{Demotion, HostEvent, Monitor, Reason, Source};
 use parking_lot::Mutex;
+use tokio::sync::broadcast;
 use tokio::time::Instant;
 
 const SEC: Duration = Duration::from_secs(1);
@@ -32,6 +33,19 @@ fn brief(e: &HostEvent, origin: Instant) -> (f64, Health, Health, String) {
         e.new,
         e.reason.to_string(),
     )
+}
+
+/// The next `n` events, each [`brief`].
+async fn events(
+    rx: &mut broadcast::Receiver<HostEvent>,
+    n: usize,
+    origin: Instant,
+) -> Vec<(f64, Health, Health, String)> {
+    let mut seen = Vec::with_capacity(n);
+    for _ in 0..n {
+        seen.push(brief(&next_event(rx, WAIT).await, origin));
+    }
+    seen
 }
 
 #[tokio::test(start_paused = true)]
@@ -57,10 +71,7 @@ async fn retry_needs_n_plus_one_failures() {
         .retry(2);
     let mut rx = builder.subscribe();
     let monitor = builder.start().unwrap();
-    let mut seen = Vec::new();
-    for _ in 0..4 {
-        seen.push(brief(&next_event(&mut rx, WAIT).await, origin));
-    }
+    let seen = events(&mut rx, 4, origin).await;
     use Health::*;
     assert_eq!(
         seen,
@@ -99,10 +110,7 @@ async fn rise_needs_m_successes() {
         .rise(3);
     let mut rx = builder.subscribe();
     let _monitor = builder.start().unwrap();
-    let mut seen = Vec::new();
-    for _ in 0..4 {
-        seen.push(brief(&next_event(&mut rx, WAIT).await, origin));
-    }
+    let seen = events(&mut rx, 4, origin).await;
     use Health::*;
     assert_eq!(
         seen,
@@ -159,10 +167,7 @@ async fn unknown_outcomes_apply_at_once() {
     let builder = Monitor::builder(table).check(check).interval(SEC).retry(5);
     let mut rx = builder.subscribe();
     let _monitor = builder.start().unwrap();
-    let mut out = Vec::new();
-    for _ in 0..4 {
-        out.push(brief(&next_event(&mut rx, WAIT).await, origin));
-    }
+    let out = events(&mut rx, 4, origin).await;
     use Health::*;
     assert_eq!(
         out,

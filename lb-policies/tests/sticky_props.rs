@@ -100,25 +100,15 @@ impl Model {
 
     /// The lease phase: the generation the lease counts on, if any.
     fn leased(&mut self, c: u16, h: SocketAddr, now: u64) -> Option<u64> {
-        if let Some(e) = self.entries.get(&c) {
-            if e.leases > 0 && e.host == h {
-                let e = self.entries.get_mut(&c)?;
+        // An entry of another host, or idle, is replaced; none may need room first.
+        let replaced = match self.entries.get_mut(&c) {
+            Some(e) if e.leases > 0 && e.host == h => {
                 e.leases += 1;
                 return Some(e.gen);
             }
-            let gen = self.gen();
-            self.entries.insert(
-                c,
-                Entry {
-                    host: h,
-                    gen,
-                    leases: 1,
-                    released: 0,
-                },
-            );
-            return Some(gen);
-        }
-        if self.entries.len() == self.capacity {
+            found => found.is_some(),
+        };
+        if !replaced && self.entries.len() == self.capacity {
             let oldest = self
                 .entries
                 .iter()
