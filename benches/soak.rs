@@ -15,8 +15,9 @@
 //!   session has closed (goal: after = before).
 //!
 //! The bench raises its open-file limit (it needs four descriptors per idle session in
-//! this one process); without the privilege to raise it far enough it opens as many
-//! sessions as fit and says so. `LB_SOAK_SESSIONS` and `LB_SOAK_SECS` change the sizes.
+//! this one process: the client, the relay's two sockets and the backend's side);
+//! without the privilege to raise it far enough (`CAP_SYS_RESOURCE`) it opens as many
+//! sessions as fit under the hard limit and says so: 3 976 under a hard limit of 20 000. `LB_SOAK_SESSIONS` and `LB_SOAK_SECS` change the sizes.
 //! Without `--bench` (`cargo test --benches`) it runs a seconds-long smoke pass.
 //!
 //! Everything stays on loopback; the churn uses client addresses across 127.0.0.0/8 so
