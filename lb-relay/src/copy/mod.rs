@@ -20,15 +20,15 @@
 //! With the default-on `splice` feature on Linux and [`CopyOptions::splice`] set, a
 //! direction that has moved more than 64 KiB switches to `splice(2)`: from the source
 //! socket into a pipe and from the pipe into the destination socket, so payload never
-//! enters user space (the technique HAProxy uses for TCP; splice-based relays are
-//! reported at about twice the loopback throughput of read/write copies, see
-//! `shared/reference/anchors.md`; `benches/relay.rs` measured about 15 against
-//! 9-11 Gbit/s for one stream here, on two shared cores). The first 64 KiB go through the portable copy, so
-//! short exchanges (a request and a response, a health probe) never pay for creating
-//! and closing a pipe, and only bulk directions hold one. The switch happens with
-//! every byte read also written, so nothing is reordered. If the pipe cannot be
-//! created (descriptor limits), the direction stays on the portable copy. Elsewhere,
-//! or with the feature off, the portable copy is compiled alone.
+//! enters user space (the technique HAProxy uses for TCP; `benches/relay.rs` measured
+//! about 15 against 9-11 Gbit/s for one stream through the portable copy, on two
+//! shared cores). The first 64 KiB go through the portable copy, so short exchanges (a
+//! request and a response, a health probe) never pay for creating and closing a pipe,
+//! and only bulk directions hold one. The switch happens with every byte read also
+//! written, so nothing is reordered. If the pipe cannot be created (descriptor limits),
+//! the direction stays on the portable copy. Elsewhere, or with the feature off, the
+//! portable copy is compiled alone. [`Progress`] counts the spliced bytes of each
+//! direction apart, so a caller can tell which path ran.
 //!
 //! ## Memory of an idle session
 //!
