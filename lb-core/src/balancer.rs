@@ -128,9 +128,11 @@ impl<P: Policy, B: Backend> Balancer<P, B> {
     }
 }
 
+/// The error of a failed pick. Allocation-free: the table name is the snapshot's own
+/// `Arc<str>`, cloned (a reference count), not copied.
 fn no_usable_host<B: Backend>(snap: &Snapshot<B>) -> Error {
     Error::NoUsableHost {
-        table: snap.table().to_owned(),
+        table: Arc::clone(&snap.table),
         hosts: snap.len(),
     }
 }

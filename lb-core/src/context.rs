@@ -2,12 +2,25 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-/// The connection or request being placed: the client's address, the address it
-/// reached us on, and optional key bytes (a header, a user id, a session cookie).
+/// The connection or request being placed: the client's address, the address the
+/// service listens on, the address the client actually reached, and optional key bytes
+/// (a header, a user id, a session cookie).
 ///
 /// Hash policies read what they need: relayd's `source-hash` the client IP,
-/// `loadbalance` the client IP and the listen address, [`key`](Context::key)-based
-/// policies the key. A context is two addresses and a slice: build one per pick.
+/// `loadbalance` the client IP and the [`listen`](Context::listen) address,
+/// [`key`](Context::key)-based policies the key. A context is three addresses and a
+/// slice: build one per pick.
+///
+/// Two addresses describe "our side", and they differ on wildcard listeners:
+///
+/// - [`listen`](Context::listen) is the *configured* listen address: for a relay
+///   `listen on 0.0.0.0 port 443` it is `0.0.0.0:443`, whatever address the client
+///   dialled. relayd's `loadbalance` hashes exactly this (`rl_conf.ss` and
+///   `rl_conf.port` in `relay_from_table`), so picks agree with relayd's only if it is
+///   the configured one.
+/// - [`local`](Context::local) is the local address of the accepted connection (what
+///   `getsockname` returns): `192.0.2.1:443` for a client that dialled that address of
+///   the wildcard listener. For policies that want to tell such clients apart.
 ///
 /// ```
 /// use lb_core::Context;
@@ -20,6 +33,7 @@ use std::net::{IpAddr, SocketAddr};
 pub struct Context<'a> {
     client: Option<SocketAddr>,
     listen: Option<SocketAddr>,
+    local: Option<SocketAddr>,
     key: Option<&'a [u8]>,
 }
 
@@ -29,6 +43,7 @@ impl<'a> Context<'a> {
         Context {
             client: None,
             listen: None,
+            local: None,
             key: None,
         }
     }
@@ -38,6 +53,7 @@ impl<'a> Context<'a> {
         Context {
             client: Some(client),
             listen: None,
+            local: None,
             key: None,
         }
     }
@@ -48,9 +64,17 @@ impl<'a> Context<'a> {
         self
     }
 
-    /// The same context with the local address the client connected to.
+    /// The same context with the configured listen address (`0.0.0.0:443` for a
+    /// wildcard listener): what relayd's `loadbalance` hashes.
     pub const fn with_listen(mut self, listen: SocketAddr) -> Self {
         self.listen = Some(listen);
+        self
+    }
+
+    /// The same context with the local address of the accepted connection (the
+    /// address the client dialled, `192.0.2.1:443` on a wildcard listener).
+    pub const fn with_local(mut self, local: SocketAddr) -> Self {
+        self.local = Some(local);
         self
     }
 
@@ -70,13 +94,32 @@ impl<'a> Context<'a> {
         self.client.map(|a| a.ip())
     }
 
-    /// The listen address, if known.
+    /// The configured listen address, if known (see the type's docs).
     pub const fn listen(&self) -> Option<SocketAddr> {
         self.listen
+    }
+
+    /// The local address of the accepted connection, if known (see the type's docs).
+    pub const fn local(&self) -> Option<SocketAddr> {
+        self.local
     }
 
     /// The key bytes, if any.
     pub const fn key(&self) -> Option<&'a [u8]> {
         self.key
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listen_and_local_are_kept_apart() {
+        let listen: SocketAddr = "0.0.0.0:443".parse().unwrap();
+        let local: SocketAddr = "192.0.2.1:443".parse().unwrap();
+        let ctx = Context::new().with_listen(listen).with_local(local);
+        assert_eq!((ctx.listen(), ctx.local()), (Some(listen), Some(local)));
+        assert_eq!(Context::new().with_local(local).listen(), None);
     }
 }

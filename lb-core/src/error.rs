@@ -1,5 +1,7 @@
 //! The one error type of `lb-core`.
 
+use std::sync::Arc;
+
 use crate::BackendId;
 
 /// Everything that can go wrong when building or changing a table, or picking from it.
@@ -51,8 +53,10 @@ pub enum Error {
         "table `{table}` has no usable host: none of its {hosts} hosts is both up and enabled"
     )]
     NoUsableHost {
-        /// The table's name.
-        table: String,
+        /// The table's name: shared with the table's snapshot, so that building this
+        /// error allocates nothing (during an outage every pick fails, and a failed pick
+        /// must cost no more than a successful one).
+        table: Arc<str>,
         /// How many hosts the table has, usable or not.
         hosts: usize,
     },

@@ -4,8 +4,11 @@
 //! # The algorithm (relayd `relay.c`, `relay_from_table`)
 //!
 //! 1. `p` = SipHash-2-4 under the table's key of the client IP (4 bytes for IPv4, 16
-//!    for IPv6, no port); `loadbalance` continues the same hash with the relay's listen
-//!    IP and its port (2 bytes, big-endian).
+//!    for IPv6, no port); `loadbalance` continues the same hash with the relay's
+//!    *configured* listen IP and its port (2 bytes, big-endian): `rl_conf.ss`, so a
+//!    wildcard listener (`0.0.0.0`, `::`) hashes 4 or 16 zero bytes whatever address
+//!    the client dialled. That is [`Context::listen`]; [`Context::local`] (the dialled
+//!    address) takes no part.
 //! 2. `idx = p % nhosts`, over **all configured hosts**, up or down, in configuration
 //!    order. If that host is not usable, `p >>= 1` and try again: at most
 //!    `min(nhosts, 5)` tries (`RELAY_MAX_HASH_RETRIES`).
@@ -99,7 +102,7 @@ impl Policy for SourceHash {
 }
 
 /// relayd's `mode loadbalance [key]`: like [`SourceHash`], but the hash continues with
-/// the listen IP and port (2 bytes, big-endian), so the same client may land on
+/// the configured listen IP and port ([`Context::listen`]; 2 bytes, big-endian), so the same client may land on
 /// different hosts through different relays. See the [module docs](self).
 ///
 /// Defaults: [`HashKey::DEFAULT`]. Parts missing from the [`Context`] are skipped.

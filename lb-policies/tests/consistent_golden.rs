@@ -4,7 +4,6 @@
 //! every user's clients would move. Never regenerate the file to make it pass. (It
 //! was written once, by the pick loop of `mapping_of_1000_addresses_is_pinned`.)
 
-use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 
 use lb_core::{Balancer, Context, Host, Table};
@@ -61,22 +60,60 @@ fn mapping_of_1000_addresses_is_pinned() {
     }
 }
 
-#[test]
-fn pinned_mapping_follows_the_weights() {
-    // Shares of the 1000 pinned clients (weights 1 1 1 2 1 1 3 1, total 11): about
-    // 91 per weight unit. Pinned exactly, as a compact digest of the file.
-    let mut per_host: HashMap<String, usize> = HashMap::new();
-    for (_, host) in pinned() {
-        *per_host.entry(host).or_default() += 1;
+/// Clients per host, exchange1..exchange8, among `addrs` as `Consistent` places them.
+fn shares(
+    balancer: &Balancer<Consistent, Host>,
+    addrs: impl Iterator<Item = IpAddr>,
+) -> [usize; 8] {
+    let mut per_host = [0usize; 8];
+    for addr in addrs {
+        let ctx = Context::from_client(SocketAddr::new(addr, 40_000));
+        let pick = balancer.pick(&ctx).expect("every host is up");
+        let name = pick.host().name();
+        let n: usize = name["exchange".len()..].parse().expect("exchangeN");
+        per_host[n - 1] += 1;
     }
-    let mut counts: Vec<(String, usize)> = per_host.into_iter().collect();
-    counts.sort();
-    let got: Vec<usize> = counts.iter().map(|(_, c)| *c).collect();
-    assert_eq!(got, EXPECTED_COUNTS, "{counts:?}");
+    per_host
 }
 
-/// Clients per host, exchange1..exchange8, in the pinned file.
+/// Clients per host, exchange1..exchange8, among the 1000 pinned ones.
 const EXPECTED_COUNTS: [usize; 8] = [89, 101, 105, 166, 89, 83, 279, 88];
+
+#[test]
+fn pinned_mapping_follows_the_weights() {
+    // Weights 1 1 1 2 1 1 3 1 (total 11): about 91 of the 1000 pinned clients per
+    // weight unit. `Consistent` itself places them, and gives exactly the shares the
+    // pinned file holds.
+    let table = Table::new("golden", hosts()).unwrap();
+    let balancer = Balancer::new(&table, Consistent::new());
+    let got = shares(&balancer, (0..1000).map(address));
+    assert_eq!(
+        got, EXPECTED_COUNTS,
+        "Consistent's shares of the 1000 clients"
+    );
+    let mut in_file = [0usize; 8];
+    for (_, host) in pinned() {
+        let n: usize = host["exchange".len()..].parse().unwrap();
+        in_file[n - 1] += 1;
+    }
+    assert_eq!(in_file, EXPECTED_COUNTS, "shares in the pinned file");
+
+    // Over 22 000 clients the shares follow the weights closely: within 10 % of
+    // 2 000 per weight unit (the Maglev table gives each host its weight's share of
+    // 65 537 slots, so the rest is sampling).
+    let many =
+        (0..22_000u32).map(|i| IpAddr::from([10, 30 + (i >> 16) as u8, (i >> 8) as u8, i as u8]));
+    let got = shares(&balancer, many);
+    let weights = [1, 1, 1, 2, 1, 1, 3, 1];
+    for (host, (&count, &weight)) in got.iter().zip(&weights).enumerate() {
+        let expected = 2_000 * weight;
+        assert!(
+            count.abs_diff(expected) * 10 <= expected,
+            "exchange{}: {count} clients, expected {expected} +- 10 % ({got:?})",
+            host + 1
+        );
+    }
+}
 
 #[test]
 fn host_order_does_not_change_the_mapping() {

@@ -1,12 +1,15 @@
 //! A pick and the drop of its lease allocate nothing, for every policy, on a prepared
-//! table: 10 000 of each under a counting global allocator.
+//! table: 10 000 of each under a counting global allocator. A failed pick (no usable
+//! host, an outage) allocates nothing either: its error shares the table's name.
 
 mod alloc_support;
 
 use std::net::SocketAddr;
 
-use lb_core::{Balancer, Context, Health, Host, Policy, Table};
-use lb_policies::{LeastStates, PowerOfTwo, Random, RoundRobin};
+use lb_core::{Admin, Balancer, Context, Error, Health, Host, Policy, Table};
+use lb_policies::{
+    Consistent, LeastStates, LoadBalance, PowerOfTwo, Random, RoundRobin, SourceHash, StickyAddress,
+};
 
 #[global_allocator]
 static GLOBAL: alloc_support::Counting = alloc_support::Counting;
@@ -82,6 +85,64 @@ fn unweighted_round_robin_allocates_nothing() {
         drop(balancer.pick(&ctx).expect("usable"));
     }
     assert_eq!(allocations() - before, 0);
+}
+
+/// Allocations made by 10 000 failed picks through `policy` on a table whose hosts are
+/// all down or disabled (an outage: every request fails).
+fn allocations_of_failures<P: Policy>(policy: P) -> u64 {
+    let table = prepared_table();
+    let snap = table.snapshot();
+    for i in 0..snap.len() {
+        if i % 2 == 0 {
+            table
+                .set_health(snap.id(i), Health::Down, "test")
+                .expect("host exists");
+        } else {
+            table
+                .set_admin(snap.id(i), Admin::Disabled)
+                .expect("host exists");
+        }
+    }
+    let balancer = Balancer::new(&table, policy);
+    let ctx = Context::from_client(SocketAddr::from(([192, 0, 2, 1], 5555)))
+        .with_listen(SocketAddr::from(([0, 0, 0, 0], 443)));
+    // Warm up thread-locals outside the count, and check the failure is the typed one.
+    match balancer.pick(&ctx) {
+        Err(Error::NoUsableHost { table, hosts }) => {
+            assert_eq!((&*table, hosts), ("t", 64));
+        }
+        other => panic!("expected NoUsableHost, got {other:?}"),
+    }
+    let before = allocations();
+    for _ in 0..10_000 {
+        let error = balancer.pick(&ctx).expect_err("no usable host");
+        std::hint::black_box(&error);
+    }
+    allocations() - before
+}
+
+#[test]
+fn failed_picks_allocate_nothing() {
+    assert_eq!(allocations_of_failures(RoundRobin::new()), 0, "round-robin");
+    assert_eq!(allocations_of_failures(Random::new()), 0, "random");
+    assert_eq!(
+        allocations_of_failures(LeastStates::new()),
+        0,
+        "least-states"
+    );
+    assert_eq!(allocations_of_failures(PowerOfTwo::new()), 0, "p2c");
+    assert_eq!(allocations_of_failures(SourceHash::new()), 0, "source-hash");
+    assert_eq!(
+        allocations_of_failures(LoadBalance::new()),
+        0,
+        "loadbalance"
+    );
+    assert_eq!(allocations_of_failures(Consistent::new()), 0, "consistent");
+    assert_eq!(
+        allocations_of_failures(StickyAddress::new(LeastStates::new())),
+        0,
+        "sticky-address"
+    );
 }
 
 #[test]

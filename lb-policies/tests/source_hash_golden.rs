@@ -168,6 +168,67 @@ fn loadbalance_hashes_client_then_listen_address_and_port() {
 }
 
 #[test]
+fn loadbalance_on_wildcard_listeners_hashes_the_configured_address() {
+    // relayd hashes the relay's configured address (`rl_conf.ss`, `rl_conf.port`), so a
+    // relay `listen on 0.0.0.0` hashes 4 zero bytes and `listen on ::` 16, then the
+    // port, big-endian (relay_hash_addr: the family's address bytes, then the
+    // in_port_t as stored, in network order), whatever address the client dialled.
+    // `Context::local` (the dialled address, 127.0.0.1 here) takes no part. Same
+    // script, with
+    //
+    //   def lb(client, listen, port):
+    //       return siphash24(k0, k1, ipaddress.ip_address(client).packed
+    //                        + ipaddress.ip_address(listen).packed + port.to_bytes(2, 'big'))
+    //
+    // The last column is the pick had the dialled 127.0.0.1 been hashed instead: each
+    // row but one differs, so a relay that fed the dialled address would fail here.
+    //   client         listen      p = lb(...)          tries             pick  (127.0.0.1)
+    //   192.0.2.1      0.0.0.0:80  0x73920d9efded43a4  3, 4                4    (2)
+    //   192.0.2.1      [::]:443    0x2ef512d5f8f78bc5  3, 1, 3, 1, 3 scan  4    (0)
+    //   192.0.2.2      0.0.0.0:443 0x0a325f5ab2ef3408  2                   2    (4)
+    //   198.51.100.42  [::]:80     0x81f9768d093c45fb  1, 0                0    (2)
+    //   2001:db8::1    0.0.0.0:443 0x41e2dc23d985740f  2                   2    (4)
+    //   2001:db8::2    [::]:80     0xc01fc4a38b8a2d6d  3, 1, 3, 1, 0       0    (2)
+    //   ::1            0.0.0.0:443 0x197b99e5db799ad2  4                   4    (4: same)
+    //   ::1            [::]:443    0x55d362a852774dce  1, 3, 1, 0          0    (4)
+    let table = five_hosts_1_and_3_down();
+    let policy = LoadBalance::with_key(key());
+    let balancer = Balancer::new(&table, policy.clone());
+    #[rustfmt::skip]
+    let rows: [(&str, &str, u64, usize, usize); 8] = [
+        ("192.0.2.1",     "0.0.0.0:80",  0x7392_0d9e_fded_43a4, 4, 2),
+        ("192.0.2.1",     "[::]:443",    0x2ef5_12d5_f8f7_8bc5, 4, 0),
+        ("192.0.2.2",     "0.0.0.0:443", 0x0a32_5f5a_b2ef_3408, 2, 4),
+        ("198.51.100.42", "[::]:80",     0x81f9_768d_093c_45fb, 0, 2),
+        ("2001:db8::1",   "0.0.0.0:443", 0x41e2_dc23_d985_740f, 2, 4),
+        ("2001:db8::2",   "[::]:80",     0xc01f_c4a3_8b8a_2d6d, 0, 2),
+        ("::1",           "0.0.0.0:443", 0x197b_99e5_db79_9ad2, 4, 4),
+        ("::1",           "[::]:443",    0x55d3_62a8_5277_4dce, 0, 4),
+    ];
+    for (addr, listen, p, pick, pick_if_dialled) in rows {
+        let listen: SocketAddr = listen.parse().unwrap();
+        let dialled = SocketAddr::new("127.0.0.1".parse().unwrap(), listen.port());
+        let ctx = client(addr).with_listen(listen).with_local(dialled);
+        assert_eq!(policy.hash(&ctx), p, "hash of {addr} via {listen}");
+        let expected: SocketAddr = format!("10.0.0.{}:80", pick + 1).parse().unwrap();
+        assert_eq!(
+            *balancer.pick(&ctx).unwrap().backend(),
+            expected,
+            "{addr} via {listen}"
+        );
+        let as_dialled = client(addr).with_listen(dialled);
+        let expected: SocketAddr = format!("10.0.0.{}:80", pick_if_dialled + 1)
+            .parse()
+            .unwrap();
+        assert_eq!(
+            *balancer.pick(&as_dialled).unwrap().backend(),
+            expected,
+            "{addr} via {dialled}"
+        );
+    }
+}
+
+#[test]
 fn no_client_address_hashes_the_empty_input() {
     // siphash24(k, "") = 0xbfca2ae50030bcb5 (same script): tries 1 (down), 0 -> 0.
     let table = five_hosts_1_and_3_down();

@@ -77,18 +77,19 @@ fn is_connection_error(error: &io::Error) -> bool {
 }
 
 /// Accepts on whichever listener has a connection first, starting the search after the
-/// listener served last, so no address starves the others.
+/// listener served last, so no address starves the others. Returns the index of the
+/// listener with the connection.
 async fn accept_any(
     listeners: &[TcpListener],
     next: &mut usize,
-) -> io::Result<(TcpStream, SocketAddr)> {
+) -> (usize, io::Result<(TcpStream, SocketAddr)>) {
     poll_fn(|cx| {
         let n = listeners.len();
         for k in 0..n {
             let i = (*next + k) % n;
             if let Poll::Ready(result) = listeners[i].poll_accept(cx) {
                 *next = (i + 1) % n;
-                return Poll::Ready(result);
+                return Poll::Ready((i, result));
             }
         }
         Poll::Pending
@@ -105,6 +106,11 @@ pub(crate) async fn run<S: RelayService>(
 ) {
     let name = ctl.shared.settings.name.clone();
     let counters = || &ctl.shared.counters;
+    // Each listener's own address: the configured one (`0.0.0.0:443` on a wildcard),
+    // with the port the system chose if the configured port was 0. A bound socket
+    // always has one; `None` only if the system cannot say, and then the session falls
+    // back to the accepted socket's address.
+    let listen: Vec<Option<SocketAddr>> = listeners.iter().map(|l| l.local_addr().ok()).collect();
     let mut backoff = BACKOFF_MIN;
     let mut next = 0;
     loop {
@@ -130,6 +136,7 @@ pub(crate) async fn run<S: RelayService>(
             accepted = accept_any(&listeners, &mut next) => accepted,
             () = reached(&mut ctl.phase, Phase::Draining) => break,
         };
+        let (index, accepted) = accepted;
         let (stream, peer) = match accepted {
             Ok(accepted) => {
                 backoff = BACKOFF_MIN;
@@ -160,6 +167,7 @@ pub(crate) async fn run<S: RelayService>(
         let session = service.call(Accepted {
             stream,
             peer,
+            listen: listen[index].unwrap_or(local),
             local,
         });
         let mut phase = ctl.phase.clone();

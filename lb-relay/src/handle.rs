@@ -80,7 +80,7 @@ impl RelayHandle {
     pub fn stats(&self) -> RelayStats {
         let c = &self.shared.counters;
         let get = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
-        let (up, down) = c.bytes.totals();
+        let bytes = c.bytes.totals();
         RelayStats {
             name: self.name().to_owned(),
             enabled: self.is_enabled(),
@@ -92,8 +92,10 @@ impl RelayHandle {
             idle_timeouts: get(&c.idle_timeouts),
             connect_failures: get(&c.connect_failures),
             accept_errors: get(&c.accept_errors),
-            bytes_client_to_server: up,
-            bytes_server_to_client: down,
+            bytes_client_to_server: bytes.client_to_server,
+            bytes_server_to_client: bytes.server_to_client,
+            bytes_spliced_client_to_server: bytes.spliced_client_to_server,
+            bytes_spliced_server_to_client: bytes.spliced_server_to_client,
             sessions: c.windows.counts(),
             tables: self
                 .shared

@@ -78,35 +78,55 @@ impl Drop for Token {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::future::Future;
+    use std::pin::pin;
+    use std::task::{Context, Poll};
     use std::time::Duration;
 
-    #[tokio::test(start_paused = true)]
+    /// Bound on every wait here: only there so a bug fails instead of hanging.
+    const BOUND: Duration = Duration::from_secs(10);
+
+    /// Polls `fut` once, by hand: whether it is done now, with nothing else running.
+    fn poll_once<F: Future + Unpin>(fut: &mut F) -> Poll<F::Output> {
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        std::pin::Pin::new(fut).poll(&mut cx)
+    }
+
+    #[tokio::test]
     async fn idle_waits_for_the_last_token() {
         let tracker = Arc::new(Tracker::default());
-        tracker.idle().await; // nothing live: immediate
+        // Nothing live: ready at the first poll.
+        assert!(poll_once(&mut pin!(tracker.idle())).is_ready());
         let a = tracker.enter();
         let b = tracker.enter();
         assert_eq!(tracker.live(), 2);
-        let t = tracker.clone();
-        let waiter = tokio::spawn(async move { t.idle().await });
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        let mut idle = pin!(tracker.idle());
+        assert!(poll_once(&mut idle).is_pending(), "two sessions live");
         drop(a);
-        tokio::time::sleep(Duration::from_millis(10)).await;
-        assert!(!waiter.is_finished());
+        assert_eq!(tracker.live(), 1);
+        assert!(poll_once(&mut idle).is_pending(), "one session still live");
         drop(b);
-        tokio::time::timeout(Duration::from_secs(1), waiter)
+        assert_eq!(tracker.live(), 0);
+        tokio::time::timeout(BOUND, idle)
             .await
-            .expect("idle() returns when the last token drops")
-            .unwrap();
+            .expect("idle() returns when the last token drops");
     }
 
     #[tokio::test]
     async fn phases_are_ordered() {
         let (tx, mut rx) = watch::channel(Phase::Running);
+        // Running has not reached Draining.
+        assert!(poll_once(&mut pin!(reached(&mut rx, Phase::Draining))).is_pending());
         tx.send(Phase::Closing).unwrap();
-        // Closing implies draining.
-        reached(&mut rx, Phase::Draining).await;
+        // Closing implies draining: ready at once.
+        assert!(poll_once(&mut pin!(reached(&mut rx, Phase::Draining))).is_ready());
+        assert_eq!(*rx.borrow(), Phase::Closing);
+        let (tx, mut rx) = watch::channel(Phase::Running);
+        // A dropped sender (the handle is gone) counts as closing.
         drop(tx);
-        reached(&mut rx, Phase::Closing).await;
+        tokio::time::timeout(BOUND, reached(&mut rx, Phase::Closing))
+            .await
+            .expect("a closed channel ends the wait");
+        assert!(Phase::Running < Phase::Draining && Phase::Draining < Phase::Closing);
     }
 }

@@ -32,19 +32,36 @@ pub struct Accepted {
     pub stream: TcpStream,
     /// The client's address.
     pub peer: SocketAddr,
-    /// The relay's address the client connected to.
+    /// The address of the relay's listening socket that accepted the connection: the
+    /// configured listen address with its port (`0.0.0.0:443` for a wildcard
+    /// listener). Policies see it as [`Context::listen`](lb_core::Context::listen),
+    /// which relayd's `loadbalance` hashes.
+    pub listen: SocketAddr,
+    /// The local address of the accepted connection, the one the client dialled
+    /// (`192.0.2.1:443` on a wildcard listener): [`Context::local`](lb_core::Context::local),
+    /// the PROXY header's destination, and the port `BackendPort::Listen` forwards to.
     pub local: SocketAddr,
 }
 
 impl Accepted {
     /// An accepted connection, for services driven by hand (tests, other accept loops).
-    /// Reads both addresses from the stream.
+    /// Reads both addresses from the stream; with no listener at hand, `listen` is the
+    /// stream's local address (see [`with_listen`](Accepted::with_listen)).
     pub fn new(stream: TcpStream) -> std::io::Result<Self> {
+        let local = stream.local_addr()?;
         Ok(Accepted {
             peer: stream.peer_addr()?,
-            local: stream.local_addr()?,
+            listen: local,
+            local,
             stream,
         })
+    }
+
+    /// The same connection, accepted by a listener on `listen` (for example
+    /// `0.0.0.0:443`, which `loadbalance` hashes as relayd does).
+    pub fn with_listen(mut self, listen: SocketAddr) -> Self {
+        self.listen = listen;
+        self
     }
 }
 

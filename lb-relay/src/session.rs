@@ -38,6 +38,7 @@ pub(crate) async fn serve(shared: &Shared, accepted: Accepted) -> Outcome {
     let Accepted {
         stream: client,
         peer,
+        listen,
         local,
     } = accepted;
     if !shared.enabled.load(Ordering::Acquire) {
@@ -54,7 +55,11 @@ pub(crate) async fn serve(shared: &Shared, accepted: Accepted) -> Outcome {
         tracing::debug!(relay = %settings.name, %peer, %error, "cannot set client socket options");
     }
 
-    let ctx = Context::from_client(peer).with_listen(local);
+    // The configured listen address, as relayd's `loadbalance` hashes it; the address
+    // the client dialled stays available to policies as `local`.
+    let ctx = Context::from_client(peer)
+        .with_listen(listen)
+        .with_local(local);
     let Some(connected) = forward::open(&shared.forwards, settings, counters, &ctx, local).await
     else {
         Counters::bump(&counters.failed);

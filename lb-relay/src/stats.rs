@@ -69,8 +69,26 @@ pub(crate) struct Bytes {
 #[derive(Default)]
 struct BytesInner {
     next: u64,
-    done: (u64, u64),
+    done: ByteTotals,
     live: HashMap<u64, Arc<Progress>>,
+}
+
+/// Bytes relayed each way, and how many of them were spliced.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct ByteTotals {
+    pub(crate) client_to_server: u64,
+    pub(crate) server_to_client: u64,
+    pub(crate) spliced_client_to_server: u64,
+    pub(crate) spliced_server_to_client: u64,
+}
+
+impl ByteTotals {
+    fn add(&mut self, p: &Progress) {
+        self.client_to_server += p.client_to_server();
+        self.server_to_client += p.server_to_client();
+        self.spliced_client_to_server += p.spliced_client_to_server();
+        self.spliced_server_to_client += p.spliced_server_to_client();
+    }
 }
 
 /// A running session's entry in [`Bytes`]; dropping it moves its counts to the totals.
@@ -95,13 +113,14 @@ impl Bytes {
         }
     }
 
-    /// Bytes (client to server, server to client) relayed so far, running sessions
-    /// included.
-    pub(crate) fn totals(&self) -> (u64, u64) {
+    /// Bytes relayed so far, running sessions included.
+    pub(crate) fn totals(&self) -> ByteTotals {
         let inner = self.inner.lock();
-        inner.live.values().fold(inner.done, |(up, down), p| {
-            (up + p.client_to_server(), down + p.server_to_client())
-        })
+        let mut totals = inner.done;
+        for p in inner.live.values() {
+            totals.add(p);
+        }
+        totals
     }
 }
 
@@ -109,8 +128,7 @@ impl Drop for Live<'_> {
     fn drop(&mut self) {
         let mut inner = self.bytes.inner.lock();
         inner.live.remove(&self.key);
-        inner.done.0 += self.progress.client_to_server();
-        inner.done.1 += self.progress.server_to_client();
+        inner.done.add(&self.progress);
     }
 }
 
@@ -145,6 +163,14 @@ pub struct RelayStats {
     pub bytes_client_to_server: u64,
     /// Bytes from backends to clients.
     pub bytes_server_to_client: u64,
+    /// Of `bytes_client_to_server`, those moved by `splice(2)` (zero copy). 0 with
+    /// splice off, without the `splice` feature, off Linux, and for sessions whose
+    /// direction never passed its first 64 KiB (copied through user space, so short
+    /// exchanges pay for no pipe).
+    pub bytes_spliced_client_to_server: u64,
+    /// Of `bytes_server_to_client`, those moved by `splice(2)`; see
+    /// `bytes_spliced_client_to_server`.
+    pub bytes_spliced_server_to_client: u64,
     /// Sessions started in the last minute, hour and day (true sliding windows).
     pub sessions: WindowCounts,
     /// Each table the relay forwards to, in order, with its hosts.

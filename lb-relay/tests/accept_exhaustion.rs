@@ -8,6 +8,10 @@
 //! descriptor, and the kernel completes the handshake from the listen queue), watches
 //! the relay's accept fail with `EMFILE` and back off, frees the descriptors, and
 //! checks that the waiting client and a new one are both served.
+//!
+//! Linux only: it reads `/proc/self/fd` and relies on Linux's `RLIMIT_NOFILE` and
+//! listen-queue behaviour.
+#![cfg(target_os = "linux")]
 
 mod common;
 

@@ -1,13 +1,19 @@
 //! `copy::bidirectional` over real loopback sockets, with splice and with the portable
 //! copy: byte-exact data both ways, half-close in both directions, live and exact byte
 //! counts, and errors. The idle timeout is in `copy_idle.rs`.
+//!
+//! Every `_with_splice` test moves more than 64 KiB in the directions it checks and
+//! asserts that they were spliced (on Linux with the `splice` feature; elsewhere, and
+//! in the portable-copy twins, that nothing was).
 
 mod copy_support;
 
 use std::io;
 use std::time::Duration;
 
-use copy_support::{finish, opts, random_bytes, session, BOUND};
+use copy_support::{
+    assert_progress_spliced, assert_spliced, bulk, finish, opts, random_bytes, session, BOUND, BULK,
+};
 use lb_relay::copy::{End, Totals};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -55,6 +61,7 @@ async fn both_ways(splice: bool) {
     );
     assert_eq!(s.progress.client_to_server(), UP as u64);
     assert_eq!(s.progress.server_to_client(), DOWN as u64);
+    assert_progress_spliced(&s.progress, splice);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -98,6 +105,7 @@ async fn client_half_closes_first(splice: bool) {
         (totals.client_to_server, totals.server_to_client, totals.end),
         (300_000, 700_001, End::Closed)
     );
+    assert_progress_spliced(&s.progress, splice);
 }
 
 #[tokio::test]
@@ -137,6 +145,7 @@ async fn server_half_closes_first(splice: bool) {
         (totals.client_to_server, totals.server_to_client, totals.end),
         (2_000_000, 123_457, End::Closed)
     );
+    assert_progress_spliced(&s.progress, splice);
 }
 
 #[tokio::test]
@@ -149,22 +158,23 @@ async fn server_half_close_keeps_the_upload_flowing_with_the_portable_copy() {
     server_half_closes_first(false).await;
 }
 
-/// `Progress` counts bytes while the session is still open.
+/// `Progress` counts bytes, spliced ones included, while the session is still open:
+/// a bulk upload (spliced past its first 64 KiB when splice is on), 42 bytes down.
 async fn progress_is_live(splice: bool) {
     let mut s = session(opts(splice)).await;
-    s.client.write_all(&[7; 1000]).await.expect("write");
-    let mut buf = [0u8; 1000];
-    s.backend.read_exact(&mut buf).await.expect("read");
+    bulk(&mut s.client, &mut s.backend, 9).await;
     s.backend.write_all(&[9; 42]).await.expect("write");
-    s.client.read_exact(&mut buf[..42]).await.expect("read");
-    assert_eq!(s.progress.client_to_server(), 1000);
+    let mut buf = [0u8; 42];
+    s.client.read_exact(&mut buf).await.expect("read");
+    assert_eq!(s.progress.client_to_server(), BULK as u64);
     assert_eq!(s.progress.server_to_client(), 42);
+    assert_progress_spliced(&s.progress, splice);
     assert!(!s.copy.is_finished());
     drop((s.client, s.backend));
     let totals = finish(s.copy).await;
     assert_eq!(
         (totals.client_to_server, totals.server_to_client),
-        (1000, 42)
+        (BULK as u64, 42)
     );
 }
 
@@ -178,9 +188,17 @@ async fn progress_counts_while_open_with_the_portable_copy() {
     progress_is_live(false).await;
 }
 
-/// A client that aborts (RST, with SO_LINGER 0) ends the session with an error.
+/// A client that aborts (RST, with SO_LINGER 0) ends the session with an error, also
+/// in the middle of a spliced transfer.
 async fn reset_is_an_error(splice: bool) {
-    let s = session(opts(splice)).await;
+    let mut s = session(opts(splice)).await;
+    bulk(&mut s.client, &mut s.backend, 10).await;
+    assert_spliced(
+        "before the reset",
+        s.progress.spliced_client_to_server(),
+        BULK as u64,
+        splice,
+    );
     socket2::SockRef::from(&s.client)
         .set_linger(Some(Duration::ZERO))
         .expect("linger");

@@ -5,7 +5,8 @@
 //! The test lowers the process's soft `RLIMIT_NOFILE` to exactly the descriptors in use
 //! once the four sockets exist, so every later `pipe2` fails with `EMFILE`. That limit
 //! is process-wide, so this binary holds this single test, and restores the limit at
-//! the end.
+//! the end. Linux only: `RLIMIT_NOFILE` semantics, `/dev/null` and splice itself.
+#![cfg(all(target_os = "linux", feature = "splice"))]
 
 mod copy_support;
 
@@ -14,6 +15,7 @@ use std::time::Duration;
 
 use copy_support::{pair, random_bytes, BOUND};
 use lb_relay::copy::{bidirectional, CopyOptions, End, Progress, Totals};
+use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn rlimit() -> libc::rlimit {
@@ -40,7 +42,7 @@ fn lowest_free_fd() -> u64 {
     probe.as_raw_fd() as u64
 }
 
-async fn relay_without_descriptors() -> Totals {
+async fn relay_without_descriptors() -> (Totals, Arc<Progress>) {
     let (mut client, relay_client) = pair().await;
     let (mut backend, relay_server) = pair().await;
 
@@ -60,12 +62,14 @@ async fn relay_without_descriptors() -> Totals {
         "the limit must leave no descriptor free"
     );
 
+    let progress = Arc::new(Progress::default());
+    let shared = Arc::clone(&progress);
     let copy = tokio::spawn(async move {
         let opts = CopyOptions {
             idle_timeout: Duration::from_secs(600),
             splice: true,
         };
-        bidirectional(relay_client, relay_server, &opts, &Progress::default()).await
+        bidirectional(relay_client, relay_server, &opts, &shared).await
     });
     // Well past the 64 KiB after which each direction asks for a pipe.
     let up = random_bytes(1_500_000, 7);
@@ -95,7 +99,7 @@ async fn relay_without_descriptors() -> Totals {
     set_rlimit(&saved);
     assert!(at_backend == up, "client to server bytes differ");
     assert!(at_client == down, "server to client bytes differ");
-    totals
+    (totals, progress)
 }
 
 #[test]
@@ -104,7 +108,7 @@ fn splice_falls_back_to_the_portable_copy_without_descriptors() {
         .enable_all()
         .build()
         .expect("runtime");
-    let totals = runtime.block_on(relay_without_descriptors());
+    let (totals, progress) = runtime.block_on(relay_without_descriptors());
     assert_eq!(
         totals,
         Totals {
@@ -112,5 +116,13 @@ fn splice_falls_back_to_the_portable_copy_without_descriptors() {
             server_to_client: 900_000,
             end: End::Closed
         }
+    );
+    // Splice was asked for, and no byte went through it: the fallback ran.
+    assert_eq!(
+        (
+            progress.spliced_client_to_server(),
+            progress.spliced_server_to_client()
+        ),
+        (0, 0)
     );
 }

@@ -1,32 +1,38 @@
 //! The idle timeout of `copy::bidirectional` over real loopback sockets: a short real
 //! timeout, traffic in either direction alone keeping a session alive (paused clock),
-//! and the zero and unrepresentable timeouts.
+//! and the zero and unrepresentable timeouts. The `_with_splice` tests first move
+//! more than 64 KiB, so the idle clock is checked on the splice path, and assert that
+//! it was taken.
 
 mod copy_support;
 
 use std::time::Duration;
 
-use copy_support::{finish, session, BOUND};
+use copy_support::{assert_progress_spliced, bulk, finish, session, BOUND, BULK};
 use lb_relay::copy::{CopyOptions, End, Totals};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// A silent session ends with `IdleTimeout` after a short real timeout, and both peers
-/// then see their connection closed.
+/// A session that goes silent after a bulk upload ends with `IdleTimeout` after a
+/// short real timeout, and both peers then see their connection closed.
 async fn silent_session_times_out(splice: bool) {
     let mut s = session(CopyOptions {
-        idle_timeout: Duration::from_millis(150),
+        // Long enough for the bulk upload on a loaded machine; the session still
+        // ends within the tests' bound.
+        idle_timeout: Duration::from_secs(2),
         splice,
     })
     .await;
+    bulk(&mut s.client, &mut s.backend, 11).await;
     let totals = finish(s.copy).await;
     assert_eq!(
         totals,
         Totals {
-            client_to_server: 0,
+            client_to_server: BULK as u64,
             server_to_client: 0,
             end: End::IdleTimeout
         }
     );
+    assert_progress_spliced(&s.progress, splice);
     let mut rest = Vec::new();
     let read = tokio::time::timeout(BOUND, s.client.read_to_end(&mut rest)).await;
     assert_eq!(read.expect("bound").expect("clean close"), 0);
@@ -46,7 +52,8 @@ async fn silent_session_times_out_with_the_portable_copy() {
 
 /// With tokio's clock paused (it advances only when every task waits), traffic in
 /// one direction only, every 100 ms for 1 s, keeps a 150 ms session alive; it then
-/// ends exactly 150 ms after the last byte.
+/// ends exactly 150 ms after the last byte. A bulk transfer in that direction comes
+/// first, so with splice on the single bytes go through the pipe.
 async fn traffic_either_way_resets_the_idle_clock(splice: bool, downstream: bool) {
     let s = session(CopyOptions {
         idle_timeout: Duration::from_millis(150),
@@ -58,6 +65,7 @@ async fn traffic_either_way_resets_the_idle_clock(splice: bool, downstream: bool
     } else {
         (s.client, s.backend)
     };
+    bulk(&mut sender, &mut receiver, 12).await;
     let mut byte = [0u8; 1];
     for i in 0..10u8 {
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -71,7 +79,9 @@ async fn traffic_either_way_resets_the_idle_clock(splice: bool, downstream: bool
     let idle = last.elapsed();
     assert_eq!(totals.end, End::IdleTimeout);
     let counts = (totals.client_to_server, totals.server_to_client);
-    assert_eq!(counts, if downstream { (0, 10) } else { (10, 0) });
+    let moved = BULK as u64 + 10;
+    assert_eq!(counts, if downstream { (0, moved) } else { (moved, 0) });
+    assert_progress_spliced(&s.progress, splice);
     assert!(
         idle >= Duration::from_millis(150) && idle <= Duration::from_millis(160),
         "closed {idle:?} after the last byte"

@@ -11,6 +11,7 @@
 //! numbers.
 
 mod alloc_support;
+mod common;
 
 use std::time::Duration;
 
@@ -91,21 +92,17 @@ async fn measure(splice: bool) -> Measured {
         backend.write_all(&payload).await.expect("write down");
         client.read_exact(&mut buf).await.expect("read down");
     }
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    let task = (alloc_support::live() - before_tasks) / SESSIONS as isize;
+    // Wait until every session is idle (each one dropped its copy buffer): the live
+    // heap no longer changes while every task has its turn.
+    let idle = common::steady("the sessions to go idle", alloc_support::live).await;
+    let task = (idle - before_tasks) / SESSIONS as isize;
 
     for handle in &handles {
         assert!(!handle.is_finished(), "an idle session ended");
     }
-    // Tear everything down before the next measurement starts.
-    for handle in &handles {
-        handle.abort();
-    }
-    for handle in handles {
-        let _cancelled = handle.await;
-    }
+    // The sessions and sockets go with the runtime, which each measurement has
+    // its own of: nothing of this one is left to be freed during the next.
     drop(peers);
-    tokio::time::sleep(Duration::from_millis(50)).await;
     Measured {
         task,
         sockets,
@@ -115,12 +112,15 @@ async fn measure(splice: bool) -> Measured {
 
 #[test]
 fn an_idle_session_holds_under_4_kib() {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
     for splice in [true, false] {
+        // A current-thread runtime (so that `steady` is a barrier), one per
+        // measurement: dropping it frees its tasks, sockets and driver state at once.
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
         let m = runtime.block_on(measure(splice));
+        drop(runtime);
         let total = m.task + m.sockets;
         println!(
             "idle session (splice: {splice}): task {} B (future {} B) + its 2 sockets {} B = {} B",

@@ -6,6 +6,10 @@
 //!   127.0.0.31 ┘   (backend port =  └─> c (127.0.0.1:pc)
 //!                   host's own)
 //! ```
+//!
+//! Linux only: every address of 127.0.0.0/8 answers on Linux's loopback; other systems
+//! configure 127.0.0.1 alone.
+#![cfg(target_os = "linux")]
 
 mod common;
 

@@ -6,16 +6,14 @@
 //! meanwhile. It opens 500 sessions through a relay to a backend whose accepted sockets
 //! the test holds (no backend task per session), moves a few bytes each way through
 //! each, lets them go idle, and divides the growth of live heap bytes by the number of
-//! sessions, minus the two sockets per session the test itself owns (the client and the
+//! sessions, once the heap stopped changing, minus the two sockets per session the test itself owns (the client and the
 //! backend's side). Kernel memory (socket buffers, pipes) is not counted. Run with
 //! `--nocapture` to see the numbers.
 
 mod alloc_support;
 mod common;
 
-use std::time::Duration;
-
-use common::{bounded, eventually, relay, Run};
+use common::{bounded, eventually, relay, steady, Run};
 use lb_core::{Host, Table};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -76,8 +74,9 @@ fn an_idle_relayed_session_holds_under_4_kib() {
             clients.push(client);
             servers.push(server);
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        let grown = alloc_support::live() - before;
+        // Wait until every session is idle (each one dropped what it held while
+        // moving data): the live heap no longer changes while every task has its turn.
+        let grown = steady("the sessions to go idle", alloc_support::live).await - before;
         let per_session = grown / SESSIONS as isize - 2 * per_stream;
         assert_eq!(relay.stats().active, SESSIONS as u64 + 1);
         println!(

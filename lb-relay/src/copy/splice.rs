@@ -153,7 +153,7 @@ pub(super) async fn copy(
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => {
                     pipe.len -= n;
-                    dir.delivered(n);
+                    dir.spliced(n);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,

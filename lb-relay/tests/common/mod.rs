@@ -35,6 +35,44 @@ pub async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
     .await
 }
 
+/// Yields this many times in [`settle`]: enough for a chain of wake-ups as long as
+/// accept, spawn, first poll of the session, backend connect, and a reply.
+const SETTLE_ROUNDS: usize = 8;
+
+/// Lets every task that can make progress, make it: a causal barrier, not a pause.
+///
+/// On a current-thread runtime (the default of `#[tokio::test]`), tokio defers a task
+/// that yields until the scheduler has run every ready task and polled the I/O driver
+/// (`yield_now`'s documented behaviour), and the driver wakes every task whose socket
+/// became ready. So after these rounds, anything the kernel already delivered (a
+/// queued connection, bytes in a socket) has been acted on by whichever task waits for
+/// it, through a few hand-offs. A test that then sees nothing happened knows that
+/// nothing was going to happen, on a loaded machine as on an idle one. On a
+/// multi-thread runtime it proves nothing: use it on current-thread runtimes only.
+pub async fn settle() {
+    for _ in 0..SETTLE_ROUNDS {
+        tokio::task::yield_now().await;
+    }
+}
+
+/// Settles (see [`settle`]) until `measure` returns the same value over a settle
+/// round, and returns that value; fails the test after [`BOUND`]. For "wait until the
+/// sessions are idle", observed as "their memory stopped shrinking".
+pub async fn steady<T: PartialEq>(what: &str, mut measure: impl FnMut() -> T) -> T {
+    bounded(what, async {
+        let mut last = measure();
+        loop {
+            settle().await;
+            let now = measure();
+            if now == last {
+                return now;
+            }
+            last = now;
+        }
+    })
+    .await
+}
+
 /// A backend on 127.0.0.1 that greets every connection with `name\n`, then echoes
 /// until the client shuts down writing, then closes.
 pub struct Backend {

@@ -83,3 +83,68 @@ pub fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
     out.truncate(len);
     out
 }
+
+/// Whether this build can splice at all (Linux, feature `splice`).
+pub const SPLICE_BUILT: bool = cfg!(all(target_os = "linux", feature = "splice"));
+
+/// The bytes a direction copies through user space before it switches to splice (the
+/// crate's `SPLICE_AFTER`).
+pub const SPLICE_AFTER: u64 = 64 * 1024;
+
+/// More than a direction needs to be in splice mode, whatever the read sizes.
+pub const BULK: usize = 3 * SPLICE_AFTER as usize;
+
+/// Checks the bytes of one direction that went through `splice(2)`, out of `total`
+/// delivered, for a session copied with `splice` on or off.
+///
+/// With splice on (and built), a direction that moved `total` bytes spliced all but
+/// its user-space start: the portable copy stops at the first read that reaches
+/// [`SPLICE_AFTER`], and reads at most 64 KiB at a time, so it copied between 64 KiB
+/// and 128 KiB - 1. Otherwise nothing was spliced.
+pub fn assert_spliced(what: &str, spliced: u64, total: u64, splice: bool) {
+    if splice && SPLICE_BUILT && total > SPLICE_AFTER {
+        let most = total - SPLICE_AFTER;
+        let least = total.saturating_sub(2 * SPLICE_AFTER - 1);
+        assert!(
+            (least..=most).contains(&spliced),
+            "{what}: {spliced} of {total} bytes spliced, expected {least}..={most}"
+        );
+    } else {
+        assert_eq!(
+            spliced, 0,
+            "{what}: nothing spliced (splice {splice}, {total} bytes)"
+        );
+    }
+}
+
+/// [`assert_spliced`] for both directions of a session's progress.
+pub fn assert_progress_spliced(progress: &Progress, splice: bool) {
+    assert_spliced(
+        "client to server",
+        progress.spliced_client_to_server(),
+        progress.client_to_server(),
+        splice,
+    );
+    assert_spliced(
+        "server to client",
+        progress.spliced_server_to_client(),
+        progress.server_to_client(),
+        splice,
+    );
+}
+
+/// Sends [`BULK`] bytes from `from` to `to` and reads them there, so that direction of
+/// the session between them is past its switch to splice (when splice is on).
+pub async fn bulk(from: &mut TcpStream, to: &mut TcpStream, seed: u64) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let data = random_bytes(BULK, seed);
+    let mut got = vec![0u8; BULK];
+    let (written, read) = tokio::time::timeout(BOUND, async {
+        tokio::join!(from.write_all(&data), to.read_exact(&mut got))
+    })
+    .await
+    .expect("the bulk transfer ends within the bound");
+    written.expect("write bulk");
+    read.expect("read bulk");
+    assert!(got == data, "bulk bytes differ");
+}
