@@ -58,8 +58,8 @@ pub enum Reason {
     ScriptFailed,
     /// A check script could not be started.
     ScriptError,
-    /// A check script was still running at the timeout and was killed. Its host becomes
-    /// [`Health::Unknown`](lb_core::Health::Unknown), as relayd does.
+    /// A check script was still running at the timeout and was killed. Its host goes
+    /// down, as in relayd (a killed child counts as exit status 0).
     ScriptTimeout,
     /// The check was still running when the next one was due, and was aborted.
     IntervalTimeout,
