@@ -8,12 +8,12 @@
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// An `expect` pattern that is not a valid glob.
-    #[error("invalid expect pattern {pattern:?}: {reason} (expected an fnmatch glob with `*`, `?` and `[...]`)")]
+    /// An `expect` pattern that fnmatch(3) cannot see whole (it holds a NUL byte).
+    #[error("invalid expect pattern {pattern:?}: {reason} (expected an fnmatch pattern without NUL bytes)")]
     InvalidPattern {
         /// The pattern that was given.
         pattern: String,
-        /// What the glob parser said.
+        /// What was wrong with it.
         reason: String,
     },
     /// A `binary` payload that is not hex.

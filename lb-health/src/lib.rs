@@ -43,7 +43,8 @@
 //! - [`check`][] — the [`Check`] trait, [`Probe`], [`Outcome`], [`Failure`].
 //! - The checks, one module each, in relayd's words: [`tcp`][] ([`Tcp`]),
 //!   [`tls`][] ([`Tls`], [`TlsOptions`]), [`http`][] ([`Http`], with [`digest`][]'s
-//!   [`Digest`]), [`expect`][] ([`SendExpect`], SMTP/POP3/IMAP banners),
+//!   [`Digest`]), [`expect`][] ([`SendExpect`], SMTP/POP3/IMAP banners, matched by
+//!   [`fnmatch`][]),
 //!   [`binary`][] ([`Binary`]), [`script`][] ([`Script`]); [`verifier`][] holds the
 //!   certificate verifier that accepts anything, relayd's default.
 //! - [`monitor`][] — [`Monitor`] and [`MonitorBuilder`]: interval, timeout, retry, rise,
@@ -67,6 +68,7 @@ pub mod digest;
 pub mod error;
 pub mod event;
 pub mod expect;
+pub mod fnmatch;
 pub mod http;
 pub mod monitor;
 pub mod passive;
