@@ -64,6 +64,12 @@ pub enum Error {
         /// The host's name.
         host: String,
     },
+    /// An ICMP check may open neither a datagram nor a raw ICMP socket.
+    #[error("icmp not permitted: {detail} (expected a group in net.ipv4.ping_group_range, or CAP_NET_RAW)")]
+    IcmpNotPermitted {
+        /// Why each kind of socket failed.
+        detail: String,
+    },
     /// The monitor was started outside a tokio runtime.
     #[error("no tokio runtime: expected the monitor to be started from within a tokio runtime")]
     NoRuntime,
