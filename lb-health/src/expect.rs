@@ -6,25 +6,26 @@
 //! flags 0 (`check_tcp.c`, `check_send_expect`), which sees the buffer up to its first
 //! NUL byte. A match marks the host up at once; a mismatch waits for more data. When
 //! the server closes the connection first, the host becomes *unknown* (`HOST_UNKNOWN`,
-//! which relayd does not count towards `retry`); at the timeout it is down. We match
-//! with our own [`fnmatch`](crate::fnmatch::fnmatch), byte for byte the C library's.
+//! which relayd does not count towards `retry`); at the timeout it is down, `expect
+//! mismatch` with what was received (relayd's "send/expect failed"), or `read timeout`
+//! when nothing came. We match with our own [`fnmatch`](crate::fnmatch::fnmatch), byte
+//! for byte the C library's.
 //!
-//! Three refinements over relayd, deciding sooner what relayd would decide later or
-//! not at all:
+//! Two refinements over relayd, deciding sooner what relayd would decide later:
 //! - when the received bytes already differ from the pattern's literal prefix (`220*`
 //!   against `500 ...`), or a NUL byte has frozen what fnmatch sees without a match,
 //!   no later data can match: the check fails at once, down, instead of waiting for
 //!   the end of the connection (unknown in relayd) or the timeout (down);
-//! - a timeout after data that did not match reports `expect mismatch` with what was
-//!   received, rather than `read timeout` (relayd's `HCE_SEND_EXPECT_FAIL` too);
-//! - at most 64 KiB are read; a server that sends more without a match is down.
+//! - at most 64 KiB are read; a server that sends more without a match is down
+//!   (relayd reads until memory runs out).
+
+use futures_util::future::BoxFuture;
 
 use crate::conn::{self, excerpt, Transport};
 use crate::fnmatch::fnmatch;
 #[cfg(feature = "tls")]
 use crate::TlsOptions;
 use crate::{Check, Error, Failure, Outcome, Probe, Reason};
-use futures_util::future::BoxFuture;
 
 /// The most a send/expect check reads before giving up on a match.
 const READ_LIMIT: usize = 64 * 1024;
