@@ -167,8 +167,9 @@ pub enum Outcome {
     Up,
     /// The host failed.
     Down(Failure),
-    /// The check could not tell (a script killed at the timeout). The host is not
-    /// usable, but this is not counted towards `retry`.
+    /// The check could not tell: a send/expect check whose connection closed before
+    /// the data matched (relayd's `HOST_UNKNOWN`), or an ICMP check that may not open a
+    /// socket. The host is not usable, but this is not counted towards `retry`.
     Unknown(Failure),
 }
 

@@ -1,8 +1,9 @@
 //! [`Digest`]: the body digest of relayd's `check http "/path" digest D`.
 //!
-//! relayd tells SHA-1 from MD5 by the length of the hex string (40 or 32 digits) and
-//! compares it with the digest of the response body (`check_http.c`,
-//! `check_http_digest`).
+//! relayd tells SHA-1 from MD5 by the length of the hex string (40 or 32 digits,
+//! `parse.y`) and compares it, with `strcmp`, with the lowercase hex digest of the
+//! response after its first blank line (`check_tcp.c`, `check_http_digest`). A digest
+//! written in uppercase therefore never matches in relayd; we accept either case.
 
 use std::fmt;
 

@@ -8,12 +8,12 @@
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// An `expect` pattern that is not a valid glob.
-    #[error("invalid expect pattern {pattern:?}: {reason} (expected an fnmatch glob with `*`, `?` and `[...]`)")]
+    /// An `expect` pattern that fnmatch(3) cannot see whole (it holds a NUL byte).
+    #[error("invalid expect pattern {pattern:?}: {reason} (expected an fnmatch pattern without NUL bytes)")]
     InvalidPattern {
         /// The pattern that was given.
         pattern: String,
-        /// What the glob parser said.
+        /// What was wrong with it.
         reason: String,
     },
     /// A `binary` payload that is not hex.
@@ -63,6 +63,12 @@ pub enum Error {
         table: String,
         /// The host's name.
         host: String,
+    },
+    /// An ICMP check may open neither a datagram nor a raw ICMP socket.
+    #[error("icmp not permitted: {detail} (expected a group in net.ipv4.ping_group_range, or CAP_NET_RAW)")]
+    IcmpNotPermitted {
+        /// Why each kind of socket failed.
+        detail: String,
     },
     /// The monitor was started outside a tokio runtime.
     #[error("no tokio runtime: expected the monitor to be started from within a tokio runtime")]

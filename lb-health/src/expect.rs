@@ -3,22 +3,26 @@
 //!
 //! relayd sends the data (or nothing, with `send nothing`), then after every read
 //! matches the pattern against the *whole* buffer received so far with `fnmatch(3)`,
-//! flags 0 (`check_tcp.c`, `check_send_expect`): a match marks the host up at once, a
-//! mismatch waits for more data, and the end of the stream or the timeout decides
-//! down. We match with the [`glob`] crate's `Pattern`, whose default options are
-//! fnmatch's with flags 0 (`*` also matches `/` and newlines, a leading `.` is not
-//! special).
+//! flags 0 (`check_tcp.c`, `check_send_expect`), which sees the buffer up to its first
+//! NUL byte. A match marks the host up at once; a mismatch waits for more data. When
+//! the server closes the connection first, the host becomes *unknown* (`HOST_UNKNOWN`,
+//! which relayd does not count towards `retry`); at the timeout it is down, `expect
+//! mismatch` with what was received (relayd's "send/expect failed"), or `read timeout`
+//! when nothing came. We match with our own [`fnmatch`](crate::fnmatch::fnmatch), byte
+//! for byte the C library's.
 //!
-//! Two refinements over relayd, both only deciding sooner what relayd decides later:
-//! when the received bytes already differ from the pattern's literal prefix (`220*`
-//! against `500 ...`), the check fails at once instead of waiting for the timeout; and
-//! a timeout after data that did not match reports `expect mismatch` with what was
-//! received, rather than `read timeout`.
+//! Two refinements over relayd, deciding sooner what relayd would decide later:
+//! - when the received bytes already differ from the pattern's literal prefix (`220*`
+//!   against `500 ...`), or a NUL byte has frozen what fnmatch sees without a match,
+//!   no later data can match: the check fails at once, down, instead of waiting for
+//!   the end of the connection (unknown in relayd) or the timeout (down);
+//! - at most 64 KiB are read; a server that sends more without a match is down
+//!   (relayd reads until memory runs out).
 
 use futures_util::future::BoxFuture;
-use glob::Pattern;
 
 use crate::conn::{self, excerpt, Transport};
+use crate::fnmatch::fnmatch;
 #[cfg(feature = "tls")]
 use crate::TlsOptions;
 use crate::{Check, Error, Failure, Outcome, Probe, Reason};
@@ -33,37 +37,38 @@ const READ_LIMIT: usize = 64 * 1024;
 /// let smtp = SendExpect::smtp(); // send nothing, expect "220*"
 /// let redis = SendExpect::new("PING\r\n", "+PONG*")?;
 /// assert_eq!(smtp.pattern(), "220*");
-/// assert!(SendExpect::new("", "[unclosed").is_err());
+/// assert!(SendExpect::new("", "no\0nul").is_err());
 /// # let _ = redis;
 /// # Ok::<(), lb_health::Error>(())
 /// ```
 #[derive(Clone, Debug)]
 pub struct SendExpect {
     send: Vec<u8>,
-    pattern: Pattern,
-    source: String,
+    pattern: String,
     prefix: Vec<u8>,
     transport: Transport,
 }
 
 impl SendExpect {
     /// Sends `send` (exactly these bytes: add `"\r\n"` if the protocol wants it), then
-    /// expects the received data to match the glob `expect`.
+    /// expects the received data to match the fnmatch pattern `expect` (see
+    /// [`fnmatch`](crate::fnmatch::fnmatch): every pattern is valid, but a NUL byte is
+    /// refused, as fnmatch would not see what follows it).
     pub fn new(send: impl Into<Vec<u8>>, expect: &str) -> Result<Self, Error> {
-        let pattern = Pattern::new(expect).map_err(|e| Error::InvalidPattern {
-            pattern: expect.to_owned(),
-            reason: e.msg.to_owned(),
-        })?;
+        if expect.contains('\0') {
+            return Err(Error::InvalidPattern {
+                pattern: expect.to_owned(),
+                reason: "it contains a NUL byte, which ends the pattern for fnmatch(3)".to_owned(),
+            });
+        }
+        // Bytes before the first metacharacter must start the data as they are.
         let prefix = expect
-            .split(['*', '?', '['])
-            .next()
-            .unwrap_or_default()
-            .as_bytes()
-            .to_vec();
+            .bytes()
+            .take_while(|b| !matches!(b, b'*' | b'?' | b'[' | b'\\'))
+            .collect();
         Ok(SendExpect {
             send: send.into(),
-            pattern,
-            source: expect.to_owned(),
+            pattern: expect.to_owned(),
             prefix,
             transport: Transport::default(),
         })
@@ -90,8 +95,8 @@ impl SendExpect {
     }
 
     fn constant(expect: &'static str) -> Self {
-        // The three banner patterns are constants, checked by a unit test.
-        Self::banner(expect).expect("banner patterns are valid globs")
+        // The three banner patterns are constants without NUL, checked by a unit test.
+        Self::banner(expect).expect("banner patterns hold no NUL")
     }
 
     /// The same check over TLS (relayd's trailing `tls`).
@@ -103,7 +108,7 @@ impl SendExpect {
 
     /// The expected pattern, as given.
     pub fn pattern(&self) -> &str {
-        &self.source
+        &self.pattern
     }
 
     /// The data sent first (empty for a banner check).
@@ -111,14 +116,18 @@ impl SendExpect {
         &self.send
     }
 
-    /// Whether `received`, the whole buffer so far, matches.
-    fn matches(&self, received: &[u8]) -> bool {
-        self.pattern.matches(&String::from_utf8_lossy(received))
+    /// Whether `received`, the whole buffer so far, matches: relayd's
+    /// `fnmatch(pattern, received, 0)`, which reads `received` up to its first NUL.
+    pub fn matches(&self, received: &[u8]) -> bool {
+        fnmatch(self.pattern.as_bytes(), received)
     }
 
     /// Whether more data could still make `received` match: false once it differs
-    /// from the pattern's literal prefix.
+    /// from the pattern's literal prefix, or once a NUL byte ends what fnmatch sees.
     fn may_match_later(&self, received: &[u8]) -> bool {
+        if received.contains(&0) {
+            return false;
+        }
         let n = received.len().min(self.prefix.len());
         received[..n] == self.prefix[..n]
     }
@@ -126,28 +135,41 @@ impl SendExpect {
     fn mismatch(&self, received: &[u8], how: &str) -> Failure {
         Failure::new(Reason::ExpectMismatch).with_detail(format!(
             "expected {:?}, received {}{how}",
-            self.source,
+            self.pattern,
             excerpt(received)
         ))
     }
 
-    async fn run(&self, probe: &Probe) -> Result<(), Failure> {
-        let mut stream = self.transport.open(probe, None).await?;
-        conn::send(&mut stream, &self.send, probe.deadline()).await?;
+    async fn run(&self, probe: &Probe) -> Outcome {
+        let mut stream = match self.transport.open(probe, None).await {
+            Ok(stream) => stream,
+            Err(f) => return Outcome::Down(f),
+        };
+        if let Err(f) = conn::send(&mut stream, &self.send, probe.deadline()).await {
+            return Outcome::Down(f);
+        }
         let mut buf = Vec::new();
         loop {
             match conn::read_more(&mut stream, &mut buf, READ_LIMIT, probe.deadline()).await {
+                // relayd matches once more at the end of the stream: `send nothing expect
+                // "*"` is up against a server that closes at once.
+                Ok(0) if self.matches(&buf) => return Outcome::Up,
                 Ok(0) if buf.len() >= READ_LIMIT => {
-                    return Err(self.mismatch(&buf, " (read limit reached)"))
+                    return Outcome::Down(self.mismatch(&buf, " (read limit reached)"))
                 }
-                Ok(0) => return Err(self.mismatch(&buf, " before the connection closed")),
-                Ok(_) if self.matches(&buf) => return Ok(()),
-                Ok(_) if !self.may_match_later(&buf) => return Err(self.mismatch(&buf, "")),
+                // relayd's HOST_UNKNOWN: the server said all it will say, without a match.
+                Ok(0) => {
+                    return Outcome::Unknown(self.mismatch(&buf, " before the connection closed"))
+                }
+                Ok(_) if self.matches(&buf) => return Outcome::Up,
+                Ok(_) if !self.may_match_later(&buf) => {
+                    return Outcome::Down(self.mismatch(&buf, ""))
+                }
                 Ok(_) => {}
                 Err(f) if f.reason() == Reason::ReadTimeout && !buf.is_empty() => {
-                    return Err(self.mismatch(&buf, " before the timeout"))
+                    return Outcome::Down(self.mismatch(&buf, " before the timeout"))
                 }
-                Err(f) => return Err(f),
+                Err(f) => return Outcome::Down(f),
             }
         }
     }
@@ -163,7 +185,7 @@ impl Check for SendExpect {
     }
 
     fn check<'a>(&'a self, probe: &'a Probe) -> BoxFuture<'a, Outcome> {
-        Box::pin(async move { self.run(probe).await.into() })
+        Box::pin(self.run(probe))
     }
 }
 
@@ -196,13 +218,32 @@ mod tests {
         assert!(c.may_match_later(b"22"));
         assert!(c.may_match_later(b"2201"));
         assert!(!c.may_match_later(b"5"));
+        assert!(!c.may_match_later(b"22\0"));
         let any = SendExpect::banner("*OK*").unwrap();
         assert!(any.may_match_later(b"anything"));
+        let escaped = SendExpect::banner("a\\*b").unwrap();
+        assert!(escaped.may_match_later(b"a*"));
+        assert!(!escaped.may_match_later(b"b"));
     }
 
     #[test]
-    fn invalid_pattern() {
-        let err = SendExpect::new("", "[a-").unwrap_err();
+    fn every_pattern_is_valid_but_nul_is_refused() {
+        // glob::Pattern refused these; fnmatch(3) accepts them.
+        for ok in ["[a-", "**/x**", "[unclosed", "a\\"] {
+            assert!(SendExpect::new("", ok).is_ok(), "{ok}");
+        }
+        let err = SendExpect::new("", "a\0b").unwrap_err();
         assert!(matches!(err, Error::InvalidPattern { .. }), "{err}");
+    }
+
+    #[test]
+    fn fnmatch_not_glob() {
+        // Backslash escapes, `**` anywhere, and bytes that are not UTF-8.
+        assert!(SendExpect::banner("OK\\*").unwrap().matches(b"OK*"));
+        assert!(!SendExpect::banner("OK\\*").unwrap().matches(b"OK!"));
+        assert!(SendExpect::banner("a**b").unwrap().matches(b"a/x/b"));
+        assert!(SendExpect::banner("?OK*").unwrap().matches(b"\xffOK"));
+        // The match stops at the first NUL, as relayd's strndup does.
+        assert!(SendExpect::banner("+OK").unwrap().matches(b"+OK\0garbage"));
     }
 }

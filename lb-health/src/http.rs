@@ -1,14 +1,21 @@
 //! relayd's `check http` and `check https`: [`Http`].
 //!
-//! From relayd (`check_http.c`, `parse.y`): `check http "/path" code N` sends
-//! `HEAD /path HTTP/1.0` (or `HTTP/1.1` with a `Host` header when `host H` is given) and
-//! the host is up when the status code equals `N`; `check http "/path" digest D` sends a
-//! `GET` and compares the SHA-1 or MD5 digest of the body with `D` (the status is not
-//! looked at). `https` does the same over TLS, unverified by default.
+//! From relayd (`check_tcp.c`, `parse.y`): `check http "/path" code N` sends
+//! `HEAD /path HTTP/1.0` (or `HTTP/1.1` with `Host` and `Connection: close` when
+//! `host H` is given) and the host is up when the status code of the first status line
+//! equals `N` (an interim `100 Continue` is that first line: relayd does not skip it,
+//! nor do we); `check http "/path" digest D` sends a `GET` and compares `D` with the
+//! SHA-1 or MD5 digest of the bytes after the first blank line (`\r\n\r\n`) up to the
+//! first NUL byte, framing and all (`check_http_digest`; the status is not looked at).
+//! relayd reads until the server closes, or until the timeout, and then judges what
+//! it has; so do we. `https` does the same over TLS, unverified and without SNI by
+//! default.
 //!
-//! Responses are parsed with [`httparse`] (see the private `response` module); the body
-//! of a `GET` is framed by `Content-Length`, by chunked transfer encoding, or by the end
-//! of the connection, as RFC 9112 section 6.3 orders them.
+//! [`Http::body_digest`] is ours: the digest of the *decoded* body, framed by
+//! `Content-Length`, chunked transfer encoding or the end of the connection (RFC 9112,
+//! section 6.3), parsed with [`httparse`] (the private `response` module). It is worth
+//! having for an `HTTP/1.1` check (`host H`): servers chunk dynamic pages as they
+//! please, and relayd's digest of chunk sizes then changes from one check to the next.
 
 use futures_util::future::BoxFuture;
 
@@ -24,13 +31,17 @@ const DEFAULT_MAX_BODY: usize = 1024 * 1024;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Expect {
     Code(u16),
+    /// relayd's: the raw bytes after the first blank line, up to the first NUL.
     Digest(Digest),
+    /// Ours: the decoded body.
+    BodyDigest(Digest),
 }
 
 /// relayd's `check http "/path" [host H] code N | digest D`, and `check https` with
 /// [`tls`](Http::tls).
 ///
-/// Defaults: `HTTP/1.0` without `Host`; bodies up to 1 MiB for digests.
+/// Defaults: `HTTP/1.0` without `Host`; bodies up to 1 MiB for digests
+/// ([`max_body`](Http::max_body), at most [`Http::MAX_BODY`]).
 ///
 /// ```
 /// use lb_health::Http;
@@ -59,10 +70,17 @@ impl Http {
         Self::new(path, Expect::Code(code))
     }
 
-    /// `check http "path" digest D`: `GET path`, up when the body's digest is `digest`
-    /// (40 hex digits for SHA-1, 32 for MD5).
+    /// `check http "path" digest D`: `GET path`, up when the digest of what follows the
+    /// first blank line of the response, up to the first NUL byte, is `digest` (40 hex
+    /// digits for SHA-1, 32 for MD5, either case), as relayd computes it.
     pub fn digest(path: &str, digest: &str) -> Result<Self, Error> {
         Self::new(path, Expect::Digest(digest.parse()?))
+    }
+
+    /// Like [`digest`](Http::digest), but of the decoded body: without chunk framing,
+    /// NUL bytes included, interim `1xx` responses skipped. Not in relayd.
+    pub fn body_digest(path: &str, digest: &str) -> Result<Self, Error> {
+        Self::new(path, Expect::BodyDigest(digest.parse()?))
     }
 
     fn new(path: &str, expect: Expect) -> Result<Self, Error> {
@@ -98,10 +116,15 @@ impl Http {
         self
     }
 
+    /// The most a digest check reads: [`max_body`](Http::max_body) is clamped to it.
+    /// (relayd has no limit but memory; a backend must not be able to make a check
+    /// hold more than this.)
+    pub const MAX_BODY: usize = 64 * 1024 * 1024;
+
     /// The largest body read for a digest (default 1 MiB); a larger one fails with
-    /// [`Reason::InvalidResponse`].
+    /// [`Reason::InvalidResponse`]. Values above [`Http::MAX_BODY`] are clamped to it.
     pub fn max_body(mut self, bytes: usize) -> Self {
-        self.max_body = bytes;
+        self.max_body = bytes.min(Self::MAX_BODY);
         self
     }
 
@@ -109,7 +132,7 @@ impl Http {
     pub fn request(&self) -> Vec<u8> {
         let method = match self.expect {
             Expect::Code(_) => "HEAD",
-            Expect::Digest(_) => "GET",
+            Expect::Digest(_) | Expect::BodyDigest(_) => "GET",
         };
         let text = match &self.host {
             None => format!("{method} {} HTTP/1.0\r\n\r\n", self.path),
@@ -127,28 +150,56 @@ impl Http {
         let mut r = Reader {
             stream,
             buf: Vec::new(),
-            limit: MAX_HEAD
-                .saturating_add(self.max_body)
-                .saturating_add(MAX_HEAD),
+            // Both terms are bounded (MAX_BODY), so this cannot overflow.
+            limit: MAX_HEAD + self.max_body,
             probe,
         };
-        let head = r.head().await?;
-        match self.expect {
-            Expect::Code(code) if head.code == code => Ok(()),
-            Expect::Code(code) => Err(Failure::new(Reason::HttpCodeMismatch)
-                .with_detail(format!("expected {code}, got {}", head.code))),
-            Expect::Digest(want) => {
-                let body = r.body(&head, self.max_body).await?;
-                let got = want.of(&body);
-                if got == want {
-                    Ok(())
-                } else {
-                    Err(Failure::new(Reason::HttpDigestMismatch)
-                        .with_detail(format!("expected {want}, got {got}")))
+        let (want, got) = match self.expect {
+            Expect::Code(code) => {
+                let head = r.head(false).await?;
+                if head.code == code {
+                    return Ok(());
                 }
+                return Err(Failure::new(Reason::HttpCodeMismatch)
+                    .with_detail(format!("expected {code}, got {}", head.code)));
             }
+            Expect::Digest(want) => {
+                r.read_to_end().await?;
+                let body = raw_body(&r.buf).ok_or_else(|| {
+                    Failure::new(Reason::InvalidResponse)
+                        .with_detail("no blank line ending the response head")
+                })?;
+                if body.len() > self.max_body {
+                    return Err(Failure::new(Reason::InvalidResponse)
+                        .with_detail(format!("body larger than {} bytes", self.max_body)));
+                }
+                (want, want.of(body))
+            }
+            Expect::BodyDigest(want) => {
+                r.limit = r.limit.saturating_add(MAX_HEAD);
+                let head = r.head(true).await?;
+                let body = r.body(&head, self.max_body).await?;
+                (want, want.of(&body))
+            }
+        };
+        if got == want {
+            Ok(())
+        } else {
+            Err(Failure::new(Reason::HttpDigestMismatch)
+                .with_detail(format!("expected {want}, got {got}")))
         }
     }
+}
+
+/// What relayd's `check_http_digest` hashes: the response as a C string (up to its
+/// first NUL), after the first `\r\n\r\n`. `None` without a blank line.
+fn raw_body(response: &[u8]) -> Option<&[u8]> {
+    let text = response
+        .iter()
+        .position(|&b| b == 0)
+        .map_or(response, |nul| &response[..nul]);
+    let at = text.windows(4).position(|w| w == b"\r\n\r\n")?;
+    Some(&text[at + 4..])
 }
 
 impl Check for Http {
@@ -156,8 +207,10 @@ impl Check for Http {
         match (self.transport.is_tls(), self.expect) {
             (false, Expect::Code(_)) => "http code",
             (false, Expect::Digest(_)) => "http digest",
+            (false, Expect::BodyDigest(_)) => "http body digest",
             (true, Expect::Code(_)) => "https code",
             (true, Expect::Digest(_)) => "https digest",
+            (true, Expect::BodyDigest(_)) => "https body digest",
         }
     }
 
@@ -183,5 +236,23 @@ mod tests {
         assert!(Http::code("/a b", 200).is_err());
         assert!(Http::code("/", 99).is_err());
         assert!(Http::code("/", 200).unwrap().host("a\r\nX: y").is_err());
+    }
+
+    #[test]
+    fn relayds_digest_input() {
+        let chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n";
+        assert_eq!(raw_body(chunked), Some(&b"3\r\nabc\r\n0\r\n\r\n"[..]));
+        assert_eq!(raw_body(b"HTTP/1.0 200 OK\r\n\r\nab\0cd"), Some(&b"ab"[..]));
+        assert_eq!(raw_body(b"HTTP/1.0 200 OK\r\n\0\r\n\r\nab"), None);
+        assert_eq!(raw_body(b"HTTP/1.0 200 OK\r\n"), None);
+    }
+
+    #[test]
+    fn max_body_is_clamped() {
+        let c = Http::digest("/", &"0".repeat(40))
+            .unwrap()
+            .max_body(usize::MAX);
+        assert_eq!(c.max_body, Http::MAX_BODY);
+        assert_eq!(c.max_body(10).max_body, 10);
     }
 }

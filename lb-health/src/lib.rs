@@ -43,8 +43,10 @@
 //! - [`check`][] — the [`Check`] trait, [`Probe`], [`Outcome`], [`Failure`].
 //! - The checks, one module each, in relayd's words: [`tcp`][] ([`Tcp`]),
 //!   [`tls`][] ([`Tls`], [`TlsOptions`]), [`http`][] ([`Http`], with [`digest`][]'s
-//!   [`Digest`]), [`expect`][] ([`SendExpect`], SMTP/POP3/IMAP banners),
-//!   [`binary`][] ([`Binary`]), [`script`][] ([`Script`]); [`verifier`][] holds the
+//!   [`Digest`]), [`expect`][] ([`SendExpect`], SMTP/POP3/IMAP banners, matched by
+//!   [`fnmatch`][]),
+//!   [`binary`][] ([`Binary`]), [`script`][] ([`Script`]), [`icmp`][] ([`Icmp`],
+//!   unix); [`verifier`][] holds the
 //!   certificate verifier that accepts anything, relayd's default.
 //! - [`monitor`][] — [`Monitor`] and [`MonitorBuilder`]: interval, timeout, retry, rise,
 //!   fast interval, spreading.
@@ -67,7 +69,10 @@ pub mod digest;
 pub mod error;
 pub mod event;
 pub mod expect;
+pub mod fnmatch;
 pub mod http;
+#[cfg(unix)]
+pub mod icmp;
 pub mod monitor;
 pub mod passive;
 pub mod reason;
@@ -89,6 +94,8 @@ pub use error::Error;
 pub use event::{Demotion, HostEvent, Source};
 pub use expect::SendExpect;
 pub use http::Http;
+#[cfg(unix)]
+pub use icmp::{Icmp, IcmpSocket};
 pub use monitor::{Monitor, MonitorBuilder};
 pub use passive::Passive;
 pub use reason::{Reason, UnknownReason};

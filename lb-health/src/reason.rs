@@ -58,9 +58,13 @@ pub enum Reason {
     ScriptFailed,
     /// A check script could not be started.
     ScriptError,
-    /// A check script was still running at the timeout and was killed. Its host becomes
-    /// [`Health::Unknown`](lb_core::Health::Unknown), as relayd does.
+    /// A check script was still running at the timeout and was killed. Its host goes
+    /// down, as in relayd (a killed child counts as exit status 0).
     ScriptTimeout,
+    /// No ICMP echo reply arrived within the timeout.
+    IcmpReadTimeout,
+    /// Neither a datagram nor a raw ICMP socket may be opened: the check cannot tell.
+    IcmpNotPermitted,
     /// The check was still running when the next one was due, and was aborted.
     IntervalTimeout,
     /// The backend has no address to check ([`Backend::addr`](lb_core::Backend::addr)
@@ -70,7 +74,7 @@ pub enum Reason {
 
 impl Reason {
     /// Every reason, in declaration order.
-    pub const ALL: [Reason; 18] = [
+    pub const ALL: [Reason; 20] = [
         Reason::ConnectRefused,
         Reason::ConnectTimeout,
         Reason::ConnectError,
@@ -87,6 +91,8 @@ impl Reason {
         Reason::ScriptFailed,
         Reason::ScriptError,
         Reason::ScriptTimeout,
+        Reason::IcmpReadTimeout,
+        Reason::IcmpNotPermitted,
         Reason::IntervalTimeout,
         Reason::NoAddress,
     ];
@@ -110,6 +116,8 @@ impl Reason {
             Reason::ScriptFailed => "script failed",
             Reason::ScriptError => "script error",
             Reason::ScriptTimeout => "script timeout",
+            Reason::IcmpReadTimeout => "icmp read timeout",
+            Reason::IcmpNotPermitted => "icmp not permitted",
             Reason::IntervalTimeout => "interval timeout",
             Reason::NoAddress => "no address",
         }

@@ -1,6 +1,8 @@
 //! Reading an HTTP response for a check: the head with [`httparse`], then the body
 //! framed as RFC 9112 section 6.3 orders it (`Content-Length`, chunked transfer
-//! encoding, or the end of the connection). Interim `1xx` responses are skipped.
+//! encoding, or the end of the connection); or, for relayd's digest, everything until
+//! the server closes. Interim `1xx` responses are skipped only when asked (relayd's
+//! code check reads the first status line, whatever it is).
 
 use httparse::Status;
 
@@ -64,8 +66,25 @@ impl Reader<'_> {
         Ok(())
     }
 
-    /// Reads and parses the final (non-1xx) response head.
-    pub(crate) async fn head(&mut self) -> Result<Head, Failure> {
+    /// Reads until the server closes, as relayd does before judging a response. At the
+    /// timeout, what arrived is judged too (relayd's `tcp_read_buf` calls its
+    /// `validate_close` then); with nothing received, it is a read timeout.
+    pub(crate) async fn read_to_end(&mut self) -> Result<(), Failure> {
+        loop {
+            match self.more().await {
+                Ok(true) => {}
+                Ok(false) => return Ok(()),
+                Err(f) if f.reason() == Reason::ReadTimeout && !self.buf.is_empty() => {
+                    return Ok(())
+                }
+                Err(f) => return Err(f),
+            }
+        }
+    }
+
+    /// Reads and parses the response head: the first one, or with `skip_interim` the
+    /// final (non-1xx) one.
+    pub(crate) async fn head(&mut self, skip_interim: bool) -> Result<Head, Failure> {
         let mut from = 0;
         loop {
             let mut headers = [httparse::EMPTY_HEADER; 64];
@@ -73,7 +92,7 @@ impl Reader<'_> {
             match resp.parse(&self.buf[from..]) {
                 Ok(Status::Complete(len)) => {
                     let code = resp.code.unwrap_or(0);
-                    if (100..200).contains(&code) && code != 101 {
+                    if skip_interim && (100..200).contains(&code) && code != 101 {
                         from += len;
                         continue;
                     }
@@ -105,12 +124,14 @@ impl Reader<'_> {
         let too_big = || invalid(format!("body larger than {max} bytes"));
         match head.framing {
             Framing::Length(n) => {
-                let n = usize::try_from(n)
+                // Checked: a hostile Content-Length must not overflow the end index.
+                let end = usize::try_from(n)
                     .ok()
                     .filter(|&n| n <= max)
+                    .and_then(|n| head.start.checked_add(n))
                     .ok_or_else(too_big)?;
-                self.fill(head.start + n).await?;
-                Ok(self.buf[head.start..head.start + n].to_vec())
+                self.fill(end).await?;
+                Ok(self.buf[head.start..end].to_vec())
             }
             Framing::UntilClose => loop {
                 if self.buf.len() - head.start > max {
@@ -130,17 +151,20 @@ impl Reader<'_> {
                             return Ok(body);
                         }
                         Ok(Status::Complete((used, size))) => {
+                            // Checked: a hostile chunk size must not overflow an index.
                             let size = usize::try_from(size)
                                 .ok()
                                 .filter(|&s| body.len().saturating_add(s) <= max)
                                 .ok_or_else(too_big)?;
-                            pos += used;
-                            self.fill(pos + size + 2).await?;
-                            body.extend_from_slice(&self.buf[pos..pos + size]);
-                            if &self.buf[pos + size..pos + size + 2] != b"\r\n" {
+                            let start = pos + used;
+                            let data_end = start.checked_add(size).ok_or_else(too_big)?;
+                            let chunk_end = data_end.checked_add(2).ok_or_else(too_big)?;
+                            self.fill(chunk_end).await?;
+                            body.extend_from_slice(&self.buf[start..data_end]);
+                            if &self.buf[data_end..chunk_end] != b"\r\n" {
                                 return Err(invalid("chunk not followed by CRLF"));
                             }
-                            pos += size + 2;
+                            pos = chunk_end;
                         }
                         Ok(Status::Partial) => {
                             if !self.more().await? {

@@ -1,11 +1,13 @@
 //! relayd's `check script "/path"`: [`Script`].
 //!
 //! relayd runs the program with the host's name as its only argument and reads its
-//! exit status: greater than 0 means up, 0 means down; a script still running at the
-//! timeout is killed and the host's state becomes unknown (`check_script.c`,
-//! `script_exec`). We keep these rules, pass the host's IP address as the last
-//! argument, and kill the child whenever the check is dropped (`kill_on_drop`), so an
-//! aborted check leaves no process behind.
+//! exit status: greater than 0 means up, 0 means down. A script still running at the
+//! timeout is killed with `SIGKILL`; a child that did not exit normally counts as
+//! status 0 (`!WIFEXITED` gives 0 in `check_script.c`, `script_exec`), so the host goes
+//! down and the failure counts towards `retry` like any other. (Old relayd returned -1
+//! there, which made the host unknown; current relayd does not.) We keep these rules,
+//! pass the host's IP address as the last argument, and kill the child whenever the
+//! check is dropped (`kill_on_drop`), so an aborted check leaves no process behind.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -26,7 +28,7 @@ use crate::{Check, Failure, Outcome, Probe, Reason};
 /// |---|---|
 /// | status > 0 | [`Outcome::Up`] |
 /// | status 0, or killed by a signal | [`Outcome::Down`], [`Reason::ScriptFailed`] |
-/// | still running at the deadline: killed | [`Outcome::Unknown`], [`Reason::ScriptTimeout`] |
+/// | still running at the deadline: killed | [`Outcome::Down`], [`Reason::ScriptTimeout`] |
 /// | could not be started | [`Outcome::Down`], [`Reason::ScriptError`] |
 ///
 /// ```
@@ -95,8 +97,9 @@ impl Script {
             ),
             Err(_) => {
                 // SIGKILL and reap: the kill is immediate, the wait only collects it.
+                // relayd counts the killed child as exit status 0: down.
                 let _ = child.kill().await;
-                Outcome::Unknown(
+                Outcome::Down(
                     Failure::new(Reason::ScriptTimeout).with_detail("killed at the timeout"),
                 )
             }

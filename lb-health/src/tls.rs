@@ -2,9 +2,10 @@
 //!
 //! relayd's `check tls` connects and completes a TLS handshake, nothing more
 //! (`check_tls.c`); `check https` and `send ... expect ... tls` run their protocol over
-//! the same kind of connection. By default no certificate is verified, as in relayd
-//! (see [`AcceptAnyServerCert`]); [`TlsOptions::verify_with_ca_pem`] verifies the
-//! server's certificate against a CA instead, for name and chain.
+//! the same kind of connection. By default no certificate is verified and no server
+//! name (SNI) is sent, as in relayd (`tls_connect_socket(tls, s, NULL)`; see
+//! [`AcceptAnyServerCert`]); [`TlsOptions::verify_with_ca_pem`] verifies the server's
+//! certificate against a CA instead, for name and chain, and presents the name.
 
 use std::fmt;
 use std::io::BufReader;
@@ -23,17 +24,20 @@ use crate::conn::Transport;
 use crate::{AcceptAnyServerCert, Check, Error, Failure, Outcome, Probe, Reason};
 
 /// How a check speaks TLS: whether it verifies the server's certificate, and the
-/// server name it presents.
+/// server name it verifies and presents.
 ///
 /// Defaults:
 /// - no certificate verification (relayd's behaviour);
+/// - no SNI with [`new`](TlsOptions::new) (relayd's behaviour), SNI with the verifying
+///   constructors; [`send_sni`](TlsOptions::send_sni) changes it;
 /// - server name: the check's HTTP `host` if it has one, else the host's IP address
-///   (no SNI is sent for an address).
+///   (rustls never sends SNI for an address).
 ///
 /// ```
 /// use lb_health::TlsOptions;
 /// let relayd_like = TlsOptions::new();
-/// assert!(!relayd_like.verifies());
+/// assert!(!relayd_like.verifies() && !relayd_like.sends_sni());
+/// assert!(TlsOptions::new().send_sni(true).sends_sni());
 /// ```
 #[derive(Clone)]
 pub struct TlsOptions {
@@ -55,11 +59,13 @@ impl TlsOptions {
             ClientConfig::builder_with_provider(provider)
                 .with_safe_default_protocol_versions()
                 .map(|b| {
-                    Arc::new(
-                        b.dangerous()
-                            .with_custom_certificate_verifier(verifier)
-                            .with_no_client_auth(),
-                    )
+                    let mut config = b
+                        .dangerous()
+                        .with_custom_certificate_verifier(verifier)
+                        .with_no_client_auth();
+                    // relayd's check_tls passes no server name.
+                    config.enable_sni = false;
+                    Arc::new(config)
                 })
                 .map_err(|e| e.to_string())
         });
@@ -128,9 +134,29 @@ impl TlsOptions {
         Ok(self)
     }
 
+    /// Whether to present the server name (SNI) in the handshake. Off by default for
+    /// [`new`](TlsOptions::new), as relayd sends none; on for the verifying
+    /// constructors, and as configured for [`with_config`](TlsOptions::with_config).
+    /// Turn it on when the server picks its certificate by name.
+    pub fn send_sni(mut self, on: bool) -> Self {
+        if let Ok(config) = &mut self.config {
+            if config.enable_sni != on {
+                let mut changed = ClientConfig::clone(config);
+                changed.enable_sni = on;
+                *config = Arc::new(changed);
+            }
+        }
+        self
+    }
+
     /// Whether the server's certificate is verified.
     pub fn verifies(&self) -> bool {
         self.verifies
+    }
+
+    /// Whether the server name is presented (SNI).
+    pub fn sends_sni(&self) -> bool {
+        self.config.as_ref().is_ok_and(|c| c.enable_sni)
     }
 
     fn name_for(&self, addr: SocketAddr, hint: Option<&str>) -> ServerName<'static> {

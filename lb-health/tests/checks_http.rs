@@ -76,15 +76,18 @@ async fn code_302_is_a_code_mismatch() {
 }
 
 #[tokio::test]
-async fn interim_responses_are_skipped() {
+async fn interim_responses_are_not_skipped_as_in_relayd() {
+    // relayd's check_http_code reads the first status line, whatever it is.
     let mut r = b"HTTP/1.1 100 Continue\r\n\r\n".to_vec();
-    r.extend(response("503 Service Unavailable", "", b""));
+    r.extend(response("200 OK", "", b""));
     let (addr, _) = servers::respond(r).await;
     let out = run(&Http::code("/", 200).unwrap(), addr).await;
+    assert_eq!(out.reason(), Some(Reason::HttpCodeMismatch));
     assert_eq!(
         out.failure().and_then(|f| f.detail()),
-        Some("expected 200, got 503")
+        Some("expected 200, got 100")
     );
+    assert_eq!(run(&Http::code("/", 100).unwrap(), addr).await, Outcome::Up);
 }
 
 #[tokio::test]
@@ -98,25 +101,98 @@ async fn body_digest_matches_with_content_length() {
     assert_eq!(seen.lock()[0], b"GET / HTTP/1.0\r\n\r\n");
 }
 
-#[tokio::test]
-async fn body_digest_matches_when_read_to_close_and_chunked() {
-    let (to_close, _) = servers::respond(response("200 OK", "", BODY)).await;
-    let check = Http::digest("/", &sha1_of(BODY)).unwrap();
-    assert_eq!(run(&check, to_close).await, Outcome::Up);
+fn chunked(body: &[u8]) -> Vec<u8> {
     let mut chunked = Vec::new();
-    for part in BODY.chunks(20) {
+    for part in body.chunks(20) {
         chunked.extend(format!("{:x}\r\n", part.len()).into_bytes());
         chunked.extend_from_slice(part);
         chunked.extend_from_slice(b"\r\n");
     }
     chunked.extend_from_slice(b"0\r\n\r\n");
+    chunked
+}
+
+#[tokio::test]
+async fn digest_of_a_chunked_response_is_relayds_raw_bytes() {
+    // relayd hashes what follows the first blank line, chunk framing included.
+    let framed = chunked(BODY);
     let (addr, _) = servers::respond(response(
         "200 OK",
         "Transfer-Encoding: chunked\r\n",
-        &chunked,
+        &framed,
     ))
     .await;
-    assert_eq!(run(&check, addr).await, Outcome::Up);
+    assert_eq!(
+        run(&Http::digest("/", &sha1_of(&framed)).unwrap(), addr).await,
+        Outcome::Up
+    );
+    let decoded = Http::digest("/", &sha1_of(BODY)).unwrap();
+    assert_eq!(
+        run(&decoded, addr).await.reason(),
+        Some(Reason::HttpDigestMismatch)
+    );
+    // Ours, on request: the decoded body.
+    let body = Http::body_digest("/", &sha1_of(BODY)).unwrap();
+    assert_eq!(body.name(), "http body digest");
+    assert_eq!(run(&body, addr).await, Outcome::Up);
+}
+
+#[tokio::test]
+async fn digest_stops_at_the_first_nul_as_in_relayd() {
+    // relayd's digeststr(head, strlen(head)): the body ends at its first NUL.
+    let body = b"<html>\0binary tail</html>";
+    let headers = format!("Content-Length: {}\r\n", body.len());
+    let (addr, _) = servers::respond(response("200 OK", &headers, body)).await;
+    let relayd = Http::digest("/", &md5_of(b"<html>")).unwrap();
+    assert_eq!(run(&relayd, addr).await, Outcome::Up);
+    let whole = Http::body_digest("/", &md5_of(body)).unwrap();
+    assert_eq!(run(&whole, addr).await, Outcome::Up);
+    assert_eq!(
+        run(&Http::digest("/", &md5_of(body)).unwrap(), addr)
+            .await
+            .reason(),
+        Some(Reason::HttpDigestMismatch)
+    );
+}
+
+#[tokio::test]
+async fn body_digest_matches_when_read_to_close() {
+    let (to_close, _) = servers::respond(response("200 OK", "", BODY)).await;
+    for check in [
+        Http::digest("/", &sha1_of(BODY)).unwrap(),
+        Http::body_digest("/", &sha1_of(BODY)).unwrap(),
+    ] {
+        assert_eq!(run(&check, to_close).await, Outcome::Up);
+    }
+}
+
+#[tokio::test]
+async fn hostile_lengths_with_the_largest_max_body() {
+    // usize::MAX is clamped; lengths near u64::MAX must not overflow the framing.
+    let headers = format!("Content-Length: {}\r\n", u64::MAX);
+    let (huge, _) = servers::respond(response("200 OK", &headers, b"abc")).await;
+    let check = Http::body_digest("/", &sha1_of(b"abc"))
+        .unwrap()
+        .max_body(usize::MAX);
+    let out = run(&check, huge).await;
+    assert_eq!(out.reason(), Some(Reason::InvalidResponse));
+    assert_eq!(
+        out.failure().and_then(|f| f.detail()).map(str::to_owned),
+        Some(format!("body larger than {} bytes", Http::MAX_BODY))
+    );
+    let (chunk, _) = servers::respond(response(
+        "200 OK",
+        "Transfer-Encoding: chunked\r\n",
+        b"ffffffffffffffff\r\nabc\r\n0\r\n\r\n",
+    ))
+    .await;
+    let out = run(&check, chunk).await;
+    assert_eq!(out.reason(), Some(Reason::InvalidResponse));
+    // relayd's digest never looks at the framing: the raw bytes are hashed.
+    let raw = Http::digest("/", &sha1_of(b"abc"))
+        .unwrap()
+        .max_body(usize::MAX);
+    assert_eq!(run(&raw, huge).await, Outcome::Up);
 }
 
 #[tokio::test]
@@ -139,23 +215,38 @@ async fn body_digest_mismatch() {
 #[tokio::test]
 async fn short_bodies_and_garbage_are_invalid_responses() {
     let (short, _) = servers::respond(response("200 OK", "Content-Length: 100\r\n", b"abc")).await;
-    let check = Http::digest("/", &sha1_of(b"abc")).unwrap();
+    let decoded = Http::body_digest("/", &sha1_of(b"abc")).unwrap();
     assert_eq!(
-        run(&check, short).await.reason(),
+        run(&decoded, short).await.reason(),
         Some(Reason::InvalidResponse)
     );
+    // relayd hashes what arrived before the close: the short body matches.
+    let raw = Http::digest("/", &sha1_of(b"abc")).unwrap();
+    assert_eq!(run(&raw, short).await, Outcome::Up);
     let (garbage, _) = servers::respond(b"SSH-2.0-OpenSSH_9.6\r\n\r\n".to_vec()).await;
     assert_eq!(
         run(&Http::code("/", 200).unwrap(), garbage).await.reason(),
         Some(Reason::InvalidResponse)
     );
-    let (big, _) = servers::respond(response("200 OK", "", &[b'x'; 4096])).await;
-    let small = Http::digest("/", &sha1_of(b"")).unwrap().max_body(1024);
-    let out = run(&small, big).await;
+    let (no_blank_line, _) = servers::respond(b"HTTP/1.0 200 OK\r\n".to_vec()).await;
+    let out = run(&raw, no_blank_line).await;
     assert_eq!(
         out.failure().and_then(|f| f.detail()),
-        Some("body larger than 1024 bytes")
+        Some("no blank line ending the response head")
     );
+    let (big, _) = servers::respond(response("200 OK", "", &[b'x'; 4096])).await;
+    for check in [
+        Http::digest("/", &sha1_of(b"")).unwrap().max_body(1024),
+        Http::body_digest("/", &sha1_of(b""))
+            .unwrap()
+            .max_body(1024),
+    ] {
+        let out = run(&check, big).await;
+        assert_eq!(
+            out.failure().and_then(|f| f.detail()),
+            Some("body larger than 1024 bytes")
+        );
+    }
 }
 
 #[tokio::test]

@@ -32,11 +32,16 @@ async fn exit_status_zero_is_down() {
 }
 
 #[tokio::test]
-async fn killed_at_the_timeout_is_unknown() {
+async fn killed_at_the_timeout_is_down_as_in_relayd() {
+    // relayd's script_exec: a child that did not exit normally counts as status 0.
     let probe = Probe::new(host(), Duration::from_millis(200));
     let out = sh("sleep 30").check(&probe).await;
-    assert!(matches!(out, Outcome::Unknown(_)), "{out}");
+    assert!(matches!(out, Outcome::Down(_)), "{out}");
     assert_eq!(out.reason(), Some(Reason::ScriptTimeout));
+    assert_eq!(
+        out.failure().and_then(|f| f.detail()),
+        Some("killed at the timeout")
+    );
 }
 
 #[tokio::test]

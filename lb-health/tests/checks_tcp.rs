@@ -90,16 +90,49 @@ async fn silence_is_a_read_timeout() {
 }
 
 #[tokio::test]
-async fn a_closed_connection_without_data_is_a_mismatch() {
+async fn a_closed_connection_without_a_match_is_unknown_as_in_relayd() {
+    // relayd's check_send_expect leaves HOST_UNKNOWN when the server closes first.
     let (addr, _) = servers::respond(Vec::new()).await;
     // `respond` waits for a blank line: send one, get nothing back.
     let check = SendExpect::new("\r\n\r\n", "+OK*").unwrap();
     let out = run(&check, addr).await;
+    assert!(matches!(out, Outcome::Unknown(_)), "{out}");
     assert_eq!(out.reason(), Some(Reason::ExpectMismatch));
     assert_eq!(
         out.failure().and_then(|f| f.detail()),
         Some("expected \"+OK*\", received \"\" before the connection closed")
     );
+    // Data that fits the literal prefix but never completes the match: unknown too.
+    let (addr, _) = servers::respond(b"+OK".to_vec()).await;
+    let out = run(&SendExpect::new("\r\n\r\n", "+OK ready*").unwrap(), addr).await;
+    assert!(matches!(out, Outcome::Unknown(_)), "{out}");
+}
+
+#[tokio::test]
+async fn the_end_of_the_stream_is_matched_too() {
+    // fnmatch("*", "") matches: relayd marks the host up when it closes at once.
+    let (addr, _) = servers::respond(Vec::new()).await;
+    let check = SendExpect::new("\r\n\r\n", "*").unwrap();
+    assert_eq!(run(&check, addr).await, Outcome::Up);
+}
+
+#[tokio::test]
+async fn data_after_a_nul_byte_is_not_matched() {
+    // relayd copies the buffer with strndup: fnmatch sees it up to the first NUL.
+    let (addr, _) = servers::respond(b"+OK\0\xff binary tail".to_vec()).await;
+    let exact = SendExpect::new("\r\n\r\n", "+OK").unwrap();
+    assert_eq!(run(&exact, addr).await, Outcome::Up);
+    let (addr, _) = servers::respond(b"+OK\0 ready".to_vec()).await;
+    let tail = SendExpect::new("\r\n\r\n", "+OK*ready").unwrap();
+    let out = run(&tail, addr).await;
+    assert_eq!(out.reason(), Some(Reason::ExpectMismatch));
+}
+
+#[tokio::test]
+async fn backslash_escapes_and_bytes_that_are_not_utf8() {
+    let (addr, _) = servers::respond(b"\xfe* OK\r\n".to_vec()).await;
+    let check = SendExpect::new("\r\n\r\n", "?\\* OK*").unwrap();
+    assert_eq!(run(&check, addr).await, Outcome::Up);
 }
 
 #[tokio::test]

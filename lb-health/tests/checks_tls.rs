@@ -97,6 +97,27 @@ async fn https_code_and_send_expect_over_tls() {
     );
 }
 
+#[tokio::test]
+async fn no_sni_by_default_as_in_relayd() {
+    // relayd's check_tls: tls_connect_socket(tls, s, NULL), no server name.
+    let web = tls::serve(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n").await;
+    let named = Http::code("/", 200).unwrap().host("localhost").unwrap();
+    let relayd = named.clone().tls(TlsOptions::new());
+    // The server records the name before it answers: each check's answer orders it.
+    assert_eq!(run(&relayd, web.addr).await, Outcome::Up);
+    assert_eq!(*web.sni.lock(), [None]);
+    // On request, the HTTP host is presented.
+    let sni = named.clone().tls(TlsOptions::new().send_sni(true));
+    assert_eq!(run(&sni, web.addr).await, Outcome::Up);
+    // A verifying check names its server, and presents the name.
+    let trusted = TlsOptions::verify_with_ca_pem(web.cert_pem.as_bytes()).unwrap();
+    assert_eq!(run(&named.tls(trusted), web.addr).await, Outcome::Up);
+    assert_eq!(
+        web.sni.lock()[1..],
+        [Some("localhost".to_owned()), Some("localhost".to_owned())]
+    );
+}
+
 #[test]
 fn ca_pem_must_hold_a_certificate() {
     let err = TlsOptions::verify_with_ca_pem(

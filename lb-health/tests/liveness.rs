@@ -154,7 +154,7 @@ async fn n_refused_connects_mark_down_and_a_check_brings_back() {
 }
 
 #[tokio::test]
-async fn a_script_past_the_timeout_leaves_the_host_unknown() {
+async fn a_script_past_the_timeout_takes_the_host_down() {
     let _turn = PORTS.lock().await;
     // Real time: a child process runs outside tokio's clock.
     let host: SocketAddr = "127.0.0.1:25".parse().unwrap();
@@ -166,10 +166,8 @@ async fn a_script_past_the_timeout_leaves_the_host_unknown() {
         .keep_initial_health(true);
     let mut rx = builder.subscribe();
     let monitor = builder.start().unwrap();
-    let unknown = event_to(&mut rx, Health::Unknown, WAIT).await;
-    assert_eq!(
-        (unknown.old, &*unknown.reason),
-        (Health::Up, "script timeout")
-    );
+    // relayd counts the killed child as exit status 0: down, through `retry` (0 here).
+    let down = event_to(&mut rx, Health::Down, WAIT).await;
+    assert_eq!((down.old, &*down.reason), (Health::Up, "script timeout"));
     monitor.shutdown().await;
 }

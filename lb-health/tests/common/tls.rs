@@ -3,16 +3,19 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use parking_lot::Mutex;
 use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_rustls::TlsAcceptor;
 
 use super::servers;
 
-/// A running TLS server and the PEM of its self-signed certificate.
+/// A running TLS server, the PEM of its self-signed certificate, and the server name
+/// (SNI) each handshake presented.
 pub struct TlsServer {
     pub addr: SocketAddr,
     pub cert_pem: String,
+    pub sni: Arc<Mutex<Vec<Option<String>>>>,
 }
 
 /// A self-signed certificate for `localhost` and `127.0.0.1`, as a server config.
@@ -37,12 +40,17 @@ pub async fn serve(response: &'static [u8]) -> TlsServer {
     let (config, cert_pem) = config();
     let acceptor = TlsAcceptor::from(config);
     let (l, addr) = servers::listener().await;
+    let sni = Arc::new(Mutex::new(Vec::new()));
+    let seen = sni.clone();
     servers::accept_loop(l, move |tcp| {
         let acceptor = acceptor.clone();
+        let seen = seen.clone();
         async move {
             let Ok(mut tls) = acceptor.accept(tcp).await else {
                 return;
             };
+            seen.lock()
+                .push(tls.get_ref().1.server_name().map(str::to_owned));
             if !response.starts_with(b"HTTP/") {
                 // A banner protocol: speak first.
                 let _ = tls.write_all(response).await;
@@ -62,5 +70,9 @@ pub async fn serve(response: &'static [u8]) -> TlsServer {
             let _ = tls.shutdown().await;
         }
     });
-    TlsServer { addr, cert_pem }
+    TlsServer {
+        addr,
+        cert_pem,
+        sni,
+    }
 }
