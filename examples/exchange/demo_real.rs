@@ -13,6 +13,7 @@ use lb::core::Context;
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 
+use crate::cli::Affinity;
 use crate::clients::{connect_from, Clients};
 use crate::report::Expectations;
 use crate::rounds::{print_sources, sources};
@@ -73,13 +74,21 @@ pub async fn run(ex: &Exchange) -> Result<Expectations, Box<dyn std::error::Erro
             (false, Ok(text)) => (false, format!("answered with every server down: {text}")),
             (false, Err(e)) => (
                 true,
-                format!("no server runs this service, and the relay says so at once ({e})"),
+                format!("{}: turned away at once ({e})", no_server(ex)),
             ),
         };
         checks.check(holds, format!("{:<13} {target}: {what}", r.service.relay));
     }
     println!();
     Ok(checks)
+}
+
+/// Why a relay has no usable server.
+fn no_server(ex: &Exchange) -> &'static str {
+    match ex.affinity {
+        Affinity::Service => "no server runs this service",
+        Affinity::Server => "every server is down (--affinity server: some service of each fails)",
+    }
 }
 
 /// Connects from `source` through the relay at `target` and returns the server's first
