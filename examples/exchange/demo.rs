@@ -14,7 +14,7 @@ use tokio::time::Instant;
 use crate::cli::Affinity;
 use crate::clients::Clients;
 use crate::demo_servers::DemoServer;
-use crate::health::TIMEOUT;
+use crate::health::Schedule;
 use crate::modes::{Mode, Placement};
 use crate::report::Expectations;
 use crate::rounds::{print_sources, sources, Round};
@@ -81,10 +81,10 @@ pub async fn run(
     println!("   Where each source went (before -> after):");
     print_sources(&sources, |s| moved(first.cell(s), second.cell(s)));
     second.print_failures();
-    let bound = ex.interval + TIMEOUT;
+    let schedule = ex.schedule;
     checks.check(
         seen.down.len() == all_pools.len(),
-        down_claim(&victim_name, &seen.down, all_pools.len(), t0, bound),
+        down_claim(&victim_name, &seen.down, all_pools.len(), t0, schedule),
     );
     checks.check(
         seen.confirmed.is_some(),
@@ -96,7 +96,12 @@ pub async fn run(
                 } else {
                     " fails"
                 },
-                timing(after, "the stop", "interval + timeout", bound)
+                timing(
+                    after,
+                    "the stop",
+                    "interval + timeout",
+                    schedule.fail_bound()
+                )
             ),
             None => format!("the health check finds {victim_name} down"),
         },
@@ -127,7 +132,7 @@ pub async fn run(
     if let Err(e) = &restarted {
         println!("  ! {e}");
     }
-    let up_bound = ex.interval * 2 + TIMEOUT;
+    let up_bound = schedule.up_bound();
     let up = match restarted {
         Ok(()) => {
             wait_for(
@@ -202,7 +207,7 @@ pub fn down_claim(
     down: &[HostEvent],
     tables: usize,
     t0: Instant,
-    bound: std::time::Duration,
+    schedule: Schedule,
 ) -> String {
     let last = down.iter().max_by_key(|e| e.at);
     match last {
@@ -219,7 +224,7 @@ pub fn down_claim(
                 },
             },
             if tables > 1 { "the last " } else { "" },
-            timing(e.at - t0, "the stop", "interval + timeout", bound)
+            timing(e.at - t0, "the stop", &schedule.down_rule(), schedule.down_bound())
         ),
         _ => format!(
             "{host} marked down{} ({} of {tables} seen)",

@@ -17,7 +17,6 @@ use crate::cli::Affinity;
 use crate::clients::Clients;
 use crate::demo::{down_claim, per_relay, served, tables_phrase};
 use crate::demo_servers::DemoServer;
-use crate::health::TIMEOUT;
 use crate::modes::{Mode, Placement};
 use crate::report::Expectations;
 use crate::rounds::{print_sources, Round};
@@ -67,7 +66,7 @@ impl Stage<'_> {
         };
         let (name, other) = (self.names[victim].as_str(), self.names[1 - victim].as_str());
         let affected = ex.pools_where(|s| s.protocol.daemon() == daemon);
-        let bound = ex.interval + TIMEOUT;
+        let schedule = ex.schedule;
 
         println!(
             "4. {name} stops its {} only, as on a server where it was never started.",
@@ -84,7 +83,7 @@ impl Stage<'_> {
         during.print_failures();
         checks.check(
             seen.down.len() == affected.len(),
-            down_claim(name, &seen.down, affected.len(), t0, bound),
+            down_claim(name, &seen.down, affected.len(), t0, schedule),
         );
         checks.check(
             seen.confirmed.is_some(),
@@ -98,7 +97,12 @@ impl Stage<'_> {
                 daemon.label(),
                 seen.confirmed.map_or(String::new(), |after| format!(
                     ", {}",
-                    timing(after, "the stop", "interval + timeout", bound)
+                    timing(
+                        after,
+                        "the stop",
+                        "interval + timeout",
+                        schedule.fail_bound()
+                    )
                 ))
             ),
         );
@@ -139,7 +143,7 @@ impl Stage<'_> {
         if let Err(e) = &restarted {
             println!("  ! {e}");
         }
-        let up_bound = ex.interval * 2 + TIMEOUT;
+        let up_bound = schedule.up_bound();
         let up = match restarted {
             Ok(()) => {
                 let deadline = patient(t1, up_bound);

@@ -37,11 +37,57 @@ use crate::services::{Protocol, Service};
 /// The HTTPS check's path: OWA's logon page, present on Exchange 2010 and later.
 pub const OWA_PATH: &str = "/owa/auth/logon.aspx";
 
-/// The check interval with the demo servers: 1 s, so that the demonstration is short
-/// (relayd's default is 10 s).
-pub const DEMO_INTERVAL: Duration = Duration::from_secs(1);
-/// The check interval with real servers: relayd's default.
-pub const REAL_INTERVAL: Duration = Duration::from_secs(10);
+/// How often hosts are checked, and how many failures in a row take one down.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Schedule {
+    /// The time between two checks of a host.
+    pub interval: Duration,
+    /// relayd's `retry N`: a host goes down after N+1 failed checks in a row.
+    pub retry: u32,
+}
+
+/// The schedule with the demo servers: a check every second, so that the
+/// demonstration is short (relayd's default is 10 s), and `retry 1`, so that one check
+/// slowed past its timeout by a busy machine (the demo runs in CI, next to builds) is
+/// not taken for an outage. A stopped server is still marked down at the first failed
+/// connect of a client (passive health).
+pub const DEMO: Schedule = Schedule {
+    interval: Duration::from_secs(1),
+    retry: 1,
+};
+/// The schedule with real servers: relayd's defaults (interval 10 s, no retry).
+pub const REAL: Schedule = Schedule {
+    interval: Duration::from_secs(10),
+    retry: 0,
+};
+
+impl Schedule {
+    /// The latest a check fails after a service stops: the next check comes within an
+    /// interval and fails within the timeout.
+    pub fn fail_bound(&self) -> Duration {
+        self.interval + TIMEOUT
+    }
+
+    /// The latest the checks alone take a stopped service's host down: `retry + 1`
+    /// failures, an interval apart.
+    pub fn down_bound(&self) -> Duration {
+        self.interval * (self.retry + 1) + TIMEOUT
+    }
+
+    /// The bound of [`down_bound`](Self::down_bound) in words.
+    pub fn down_rule(&self) -> String {
+        match self.retry {
+            0 => "interval + timeout".to_owned(),
+            r => format!("{} intervals + timeout", r + 1),
+        }
+    }
+
+    /// The latest the checks bring a restarted service's host back: the check in
+    /// progress may have started just before the restart, the next one succeeds.
+    pub fn up_bound(&self) -> Duration {
+        self.interval * 2 + TIMEOUT
+    }
+}
 /// The time a check may take (with `--affinity server`, the eight checks of a host
 /// together: they run concurrently). relayd's 200 ms is enough on a LAN; a round takes
 /// 10 to 25 ms on loopback in a debug build, and the rest is margin for a machine busy

@@ -13,7 +13,7 @@ use tokio::time::Instant;
 use crate::cli::{Affinity, Options};
 use crate::clients::Clients;
 use crate::demo_servers::DemoServer;
-use crate::health::DEMO_INTERVAL;
+use crate::health::DEMO;
 use crate::services::{Protocol, Service, SERVICES};
 use crate::setup::{Exchange, Port};
 
@@ -76,7 +76,7 @@ async fn https_only(
         affinity,
         ..Options::default()
     };
-    let (ex, _events) = Exchange::start(&options, hosts, &ports, DEMO_INTERVAL, Instant::now())
+    let (ex, _events) = Exchange::start(&options, hosts, &ports, DEMO, Instant::now())
         .await
         .expect("the balancer starts");
     ex.first_round(Duration::from_secs(30)).await;

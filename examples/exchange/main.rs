@@ -136,12 +136,8 @@ async fn run(options: Options) -> Result<ExitCode, Box<dyn std::error::Error>> {
             .collect()
     };
 
-    let interval = if demo {
-        health::DEMO_INTERVAL
-    } else {
-        health::REAL_INTERVAL
-    };
-    let (ex, mut events) = Exchange::start(&options, hosts, &ports, interval, started).await?;
+    let schedule = if demo { health::DEMO } else { health::REAL };
+    let (ex, mut events) = Exchange::start(&options, hosts, &ports, schedule, started).await?;
     ex.print_listen_map(&options);
     println!("Mode {} ({}):", options.mode, options.mode.relayd_name());
     report::print_wrapped("  ", &options.mode.explanation());
@@ -150,7 +146,7 @@ async fn run(options: Options) -> Result<ExitCode, Box<dyn std::error::Error>> {
     println!("Health checks:");
     report::print_wrapped(
         "  ",
-        &check_summary(options.check, options.affinity, ex.interval, demo),
+        &check_summary(options.check, options.affinity, ex.schedule, demo),
     );
     report::print_wrapped(
         "  ",
@@ -159,7 +155,7 @@ async fn run(options: Options) -> Result<ExitCode, Box<dyn std::error::Error>> {
          to it until the next check).",
     );
     println!();
-    ex.first_round(ex.interval + health::TIMEOUT + Duration::from_secs(1))
+    ex.first_round(ex.schedule.down_bound() + Duration::from_secs(1))
         .await;
     // The first round's changes (unknown -> up) are shown by the table below.
     while events.try_recv().is_ok() {}

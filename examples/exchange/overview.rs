@@ -1,14 +1,12 @@
 //! What the balancer prints about itself: the listen map, the hosts' health, the
 //! health settings and what `--affinity` means, and one line per health change.
 
-use std::time::Duration;
-
 use lb::core::Health;
 use lb::health::{HostEvent, Source};
 use tokio::time::Instant;
 
 use crate::cli::{Affinity, CheckKind, Options};
-use crate::health;
+use crate::health::{self, Schedule};
 use crate::report::{since, Table as Columns};
 use crate::setup::Exchange;
 
@@ -153,7 +151,7 @@ pub fn affinity_summary(affinity: Affinity) -> &'static str {
 pub fn check_summary(
     kind: CheckKind,
     affinity: Affinity,
-    interval: Duration,
+    schedule: Schedule,
     demo: bool,
 ) -> String {
     let what = match kind {
@@ -169,14 +167,27 @@ pub fn check_summary(
     } else {
         "relayd's default"
     };
+    let retry = match (schedule.retry, demo) {
+        (0, _) => "retry 0 (relayd's default: one failed check takes a host down)".to_owned(),
+        (r, true) => format!(
+            "retry {r} ({} failed checks in a row take a host down, so that one check slowed \
+             past its timeout on a busy machine is not an outage; clients still mark a \
+             stopped server down at their first failed connect)",
+            r + 1
+        ),
+        (r, false) => format!(
+            "retry {r} ({} failed checks in a row take a host down)",
+            r + 1
+        ),
+    };
     let timeout = match affinity {
         Affinity::Service => "per check",
         Affinity::Server => "for all eight, run together",
     };
     format!(
         "{what} Interval {} s ({why}), timeout {} ms {timeout} (relayd's is 200 ms per \
-         check; the margin is for a busy machine running an unoptimised build).",
-        interval.as_secs(),
+         check; the margin is for a busy machine running an unoptimised build), {retry}.",
+        schedule.interval.as_secs(),
         health::TIMEOUT.as_millis()
     )
 }

@@ -19,7 +19,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::cli::{Affinity, Options};
-use crate::health::{self, AllOf};
+use crate::health::{self, AllOf, Schedule};
 use crate::services::{Service, SERVICES};
 
 /// Where one relay listens and which port it connects to on a server.
@@ -79,8 +79,8 @@ pub struct Exchange {
     pub relays: Vec<Relayed>,
     /// What a failed check takes out of service.
     pub affinity: Affinity,
-    /// The check interval.
-    pub interval: Duration,
+    /// How often the monitors check.
+    pub schedule: Schedule,
     /// When the program started, for time stamps.
     pub started: Instant,
     /// The tasks that merge the monitors' event streams into one.
@@ -91,14 +91,14 @@ pub struct Exchange {
 pub type SetupError = Box<dyn std::error::Error>;
 
 impl Exchange {
-    /// Builds the tables over `hosts`, starts their monitors (checking every
-    /// `interval`), and starts the relays on `ports`. Returns the balancer and one
+    /// Builds the tables over `hosts`, starts their monitors (checking on
+    /// `schedule`), and starts the relays on `ports`. Returns the balancer and one
     /// receiver of every health change of every table since the start.
     pub async fn start(
         options: &Options,
         hosts: Vec<Host>,
         ports: &[Port],
-        interval: Duration,
+        schedule: Schedule,
         started: Instant,
     ) -> Result<(Self, broadcast::Receiver<HostEvent>), SetupError> {
         let (merged, events) = broadcast::channel(1024);
@@ -106,7 +106,10 @@ impl Exchange {
         let mut forwarders = Vec::new();
         let mut add_pool =
             |table: Arc<Table<Host>>, monitor: MonitorBuilder<Host>| -> Result<usize, SetupError> {
-                let monitor = monitor.interval(interval).timeout(health::TIMEOUT);
+                let monitor = monitor
+                    .interval(schedule.interval)
+                    .retry(schedule.retry)
+                    .timeout(health::TIMEOUT);
                 forwarders.push(tokio::spawn(forward(monitor.subscribe(), merged.clone())));
                 pools.push(Pool {
                     balancer: options.mode.balancer(&table)?,
@@ -165,7 +168,7 @@ impl Exchange {
             pools,
             relays,
             affinity: options.affinity,
-            interval,
+            schedule,
             started,
             forwarders,
         };

@@ -69,7 +69,7 @@ pub async fn outage(
     pools: &[usize],
     round: impl Future<Output = Round>,
 ) -> (Round, Outage) {
-    let deadline = patient(t0, ex.interval + crate::health::TIMEOUT);
+    let deadline = patient(t0, ex.schedule.down_bound());
     let (round, down, confirmed) = tokio::join!(
         round,
         wait_for(events, ex, t0, host, Health::Down, pools, deadline),
