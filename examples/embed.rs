@@ -49,3 +49,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    /// `cargo test --workspace` runs the example (`test = true` in Cargo.toml), so its
+    /// assertion and every `?` are checked in CI.
+    #[test]
+    fn runs() {
+        super::main().expect("the example runs to its end");
+    }
+}

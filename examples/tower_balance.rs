@@ -56,3 +56,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    /// `cargo test --workspace` runs the example (`test = true` in Cargo.toml), so every
+    /// `?` is checked in CI.
+    #[test]
+    fn runs() {
+        super::main().expect("the example runs to its end");
+    }
+}

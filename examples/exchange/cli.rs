@@ -29,6 +29,15 @@ OPTIONS:
                           sticky-MODE   pf's sticky-address over MODE (sticky-roundrobin,
                                         sticky-least-states, ...); sticky-address is
                                         sticky-roundrobin
+    --affinity KIND     what a health check takes out of service (default: service):
+                          service   each relay has its own table of the servers,
+                                    checked on that relay's port (relayd's way): a
+                                    server whose POP3 is stopped leaves the POP3
+                                    relays only; OWA, IMAP and RPC still use it
+                          server    one table shared by all eight relays, a server
+                                    up only while all eight services answer: a
+                                    client's sessions stay on one server, but one
+                                    stopped service takes the whole server out
     --check KIND        health checks: `protocol` (default: https, POP3/IMAP banners,
                         tcp for RPC) or `tcp` (relayd's `check tcp` everywhere)
     --listen ADDR       the relays' listen address (default: 127.0.0.1)
@@ -53,6 +62,25 @@ pub enum CheckKind {
     Tcp,
 }
 
+/// What a failed health check takes out of service (`--affinity`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Affinity {
+    /// The service: one table per relay, checked on the relay's port (relayd's
+    /// semantics, the default).
+    Service,
+    /// The whole server: one table for all relays, up only while every service answers.
+    Server,
+}
+
+impl fmt::Display for Affinity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Affinity::Service => "service",
+            Affinity::Server => "server",
+        })
+    }
+}
+
 /// A real Exchange server given with `--backend`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Backend {
@@ -69,6 +97,8 @@ pub struct Options {
     pub mode: Mode,
     /// The health checks.
     pub check: CheckKind,
+    /// What a failed check takes out of service.
+    pub affinity: Affinity,
     /// Where the relays listen.
     pub listen: IpAddr,
     /// Use the configuration's ports instead of moving those below 1024.
@@ -84,6 +114,7 @@ impl Default for Options {
         Options {
             mode: Mode::default(),
             check: CheckKind::Protocol,
+            affinity: Affinity::Service,
             listen: IpAddr::V4(Ipv4Addr::LOCALHOST),
             real_ports: false,
             backends: Vec::new(),
@@ -169,6 +200,22 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command, ArgError
                             flag: "--check",
                             value: v,
                             expected: "`protocol` or `tcp`".into(),
+                        })
+                    }
+                };
+            }
+            "--affinity" => {
+                let v = value("--affinity")?;
+                options.affinity = match v.as_str() {
+                    "service" => Affinity::Service,
+                    "server" => Affinity::Server,
+                    _ => {
+                        return Err(ArgError::BadValue {
+                            flag: "--affinity",
+                            value: v,
+                            expected: "`service` (one health state per relay) or `server` \
+                                       (one per server, for all relays)"
+                                .into(),
                         })
                     }
                 };
@@ -281,6 +328,22 @@ mod tests {
         assert_eq!(o.mode.to_string(), "source-hash");
         assert_eq!(o.listen, "127.0.0.5".parse::<IpAddr>().unwrap());
         assert!(o.real_ports);
+        assert_eq!(o.affinity, Affinity::Service);
+        assert_eq!(
+            run(&["--affinity", "server"]).unwrap().affinity,
+            Affinity::Server
+        );
+        assert_eq!(
+            run(&["--affinity=service"]).unwrap().affinity,
+            Affinity::Service
+        );
+        assert!(matches!(
+            run(&["--affinity", "host"]),
+            Err(ArgError::BadValue {
+                flag: "--affinity",
+                ..
+            })
+        ));
         assert_eq!(
             run(&["--bogus"]).unwrap_err(),
             ArgError::Unknown("--bogus".into())

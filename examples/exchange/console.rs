@@ -2,55 +2,48 @@
 //! typed on standard input act on the demo servers and show the balancer's state.
 
 use std::io::{BufRead, IsTerminal};
-use std::sync::Arc;
 
-use lb::core::Host;
-use lb::health::{HostEvent, Monitor};
+use lb::health::HostEvent;
 use tokio::sync::{broadcast, mpsc};
 use tokio::time::Instant;
 
 use crate::demo_servers::DemoServer;
+use crate::overview::describe_event;
 use crate::report::Table;
-use crate::setup::{describe_event, Exchange};
+use crate::services::{Daemon, DAEMONS};
+use crate::setup::Exchange;
 
 /// The commands understood while serving.
-const COMMANDS: &str =
-    "commands: `stop NAME` / `start NAME` (a demo server), `hosts`, `stats`, `help`";
+const COMMANDS: &str = "commands: `stop NAME [SERVICE]` / `start NAME [SERVICE]` (a demo \
+     server, or one of its services: https, pop3, imap, rpc), `hosts`, `stats`, `help`";
 
 /// Serves until Ctrl-C, printing health changes and obeying commands from stdin.
 pub async fn serve(
     ex: &Exchange,
     servers: &mut [DemoServer],
-    events: broadcast::Receiver<HostEvent>,
+    mut events: broadcast::Receiver<HostEvent>,
 ) -> std::io::Result<()> {
-    let printer = tokio::spawn(print_events(ex.monitor.clone(), ex.started, events));
     let mut commands = read_stdin();
+    let mut monitors_running = true;
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
     let result = loop {
         tokio::select! {
             signal = &mut ctrl_c => break signal,
             Some(line) = commands.recv() => command(ex, servers, line.trim()).await,
+            event = events.recv(), if monitors_running => match event {
+                Ok(event) => println!("  {}", describe_event(ex, ex.started, &event)),
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    println!("  ({n} health events missed)")
+                }
+                // The monitors are gone: nothing more to print, but serve on.
+                Err(broadcast::error::RecvError::Closed) => monitors_running = false,
+            },
         }
     };
-    printer.abort();
     println!();
     println!("Ctrl-C: stopping the relays (sessions get 5 s to finish) and the demo servers.");
     result
-}
-
-async fn print_events(
-    monitor: Arc<Monitor<Host>>,
-    started: Instant,
-    mut events: broadcast::Receiver<HostEvent>,
-) {
-    loop {
-        match events.recv().await {
-            Ok(event) => println!("  {}", describe_event(&monitor, started, &event)),
-            Err(broadcast::error::RecvError::Lagged(n)) => println!("  ({n} health events missed)"),
-            Err(broadcast::error::RecvError::Closed) => return,
-        }
-    }
 }
 
 /// Lines typed on stdin. A plain thread: tokio's stdin would keep the runtime from
@@ -99,9 +92,18 @@ fn in_foreground() -> bool {
 
 async fn command(ex: &Exchange, servers: &mut [DemoServer], line: &str) {
     let mut words = line.split_whitespace();
-    match (words.next(), words.next(), words.next()) {
+    match (words.next(), words.next(), words.next(), words.next()) {
         (None, ..) => {}
-        (Some(verb @ ("stop" | "start")), Some(name), None) => {
+        (Some(verb @ ("stop" | "start")), Some(name), service, None) => {
+            let daemon = match service.map(|s| (s, Daemon::named(s))) {
+                None => None,
+                Some((_, Some(daemon))) => Some(daemon),
+                Some((s, None)) => {
+                    let names: Vec<&str> = DAEMONS.iter().map(|(_, n)| *n).collect();
+                    println!("  no service {s:?}: expected one of {}", names.join(", "));
+                    return;
+                }
+            };
             let Some(server) = servers.iter_mut().find(|s| s.name() == name) else {
                 let names: Vec<&str> = servers.iter().map(|s| s.name()).collect();
                 if names.is_empty() {
@@ -114,25 +116,28 @@ async fn command(ex: &Exchange, servers: &mut [DemoServer], line: &str) {
                 }
                 return;
             };
+            let what = daemon.map_or(String::new(), |d| format!("'s {}", d.describe()));
+            let at = crate::report::since(ex.started, Instant::now());
             if verb == "stop" {
-                server.stop().await;
-                println!(
-                    "  [{}] {name} stopped: its ports refuse connections",
-                    crate::report::since(ex.started, Instant::now())
-                );
+                match daemon {
+                    Some(d) => server.stop_daemon(d).await,
+                    None => server.stop().await,
+                }
+                println!("  [{at}] {name}{what} stopped: its ports refuse connections");
             } else {
-                match server.start().await {
-                    Ok(()) => println!(
-                        "  [{}] {name} started",
-                        crate::report::since(ex.started, Instant::now())
-                    ),
+                let started = match daemon {
+                    Some(d) => server.start_daemon(d).await,
+                    None => server.start().await,
+                };
+                match started {
+                    Ok(()) => println!("  [{at}] {name}{what} started"),
                     Err(e) => println!("  {e}"),
                 }
             }
         }
-        (Some("hosts"), None, _) => ex.print_hosts(),
-        (Some("stats"), None, _) => print_stats(ex),
-        (Some("help"), None, _) => println!("  {COMMANDS}"),
+        (Some("hosts"), None, ..) => ex.print_hosts(),
+        (Some("stats"), None, ..) => print_stats(ex),
+        (Some("help"), None, ..) => println!("  {COMMANDS}"),
         _ => println!("  unknown command {line:?}; {COMMANDS}"),
     }
 }
@@ -161,9 +166,21 @@ pub fn print_stats(ex: &Exchange) {
         ]);
     }
     t.print("  ");
-    let mut t = Table::new(["host", "health", "sessions", "active", "connect failures"]);
-    for h in ex.table.stats() {
+    let mut t = Table::new([
+        "table",
+        "host",
+        "health",
+        "sessions",
+        "active",
+        "connect failures",
+    ]);
+    for (pool, h) in ex
+        .pools
+        .iter()
+        .flat_map(|p| p.table.stats().into_iter().map(move |h| (p, h)))
+    {
         t.row([
+            format!("<{}>", pool.table.name()),
             h.name,
             h.health.to_string(),
             h.total.to_string(),

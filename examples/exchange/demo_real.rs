@@ -1,7 +1,9 @@
 //! The demonstration with real Exchange servers (`--backend`): nothing is stopped and
 //! no mailbox is touched. It shows where the 20 demo sources would go (the balancer's
 //! own answer, as each relay asks it) and opens one connection through every relay to
-//! read the server's first answer.
+//! read the server's first answer. A relay whose service runs on no server (POP3 and
+//! IMAP4 are installed stopped on Exchange 2010) must refuse its clients at once, and
+//! that is what is expected of it.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -11,6 +13,7 @@ use lb::core::Context;
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 
+use crate::cli::Affinity;
 use crate::clients::{connect_from, Clients};
 use crate::report::Expectations;
 use crate::rounds::{print_sources, sources};
@@ -35,10 +38,14 @@ pub async fn run(ex: &Exchange) -> Result<Expectations, Box<dyn std::error::Erro
     let listen = ex.target(https);
     print_sources(&sources, |s| {
         let ctx = Context::from_client(SocketAddr::new(sources[s], 40_000)).with_listen(listen);
-        ex.balancer.candidates(&ctx).next().map_or_else(
-            || "no usable host".to_owned(),
-            |c| c.host().name().to_owned(),
-        )
+        ex.pool_of(https)
+            .balancer
+            .candidates(&ctx)
+            .next()
+            .map_or_else(
+                || "no usable host".to_owned(),
+                |c| c.host().name().to_owned(),
+            )
     });
     println!();
     println!(
@@ -57,17 +64,31 @@ pub async fn run(ex: &Exchange) -> Result<Expectations, Box<dyn std::error::Erro
             Ok(Err(e)) => Err(e.to_string()),
             Err(_) => Err(format!("no answer within {} s", ANSWER_TIMEOUT.as_secs())),
         };
-        checks.check(
-            verdict.is_ok(),
-            format!(
-                "{:<13} {target}: {}",
-                r.service.relay,
-                verdict.unwrap_or_else(|e| format!("failed: {e}"))
+        // A relay whose every server has its service down must turn clients away at
+        // once (a server without POP3 is no fault of the balancer); one with a usable
+        // server must answer.
+        let usable = !ex.pool_of(r).table.snapshot().usable().is_empty();
+        let (holds, what) = match (usable, verdict) {
+            (true, Ok(text)) => (true, text),
+            (true, Err(e)) => (false, format!("failed: {e}")),
+            (false, Ok(text)) => (false, format!("answered with every server down: {text}")),
+            (false, Err(e)) => (
+                true,
+                format!("{}: turned away at once ({e})", no_server(ex)),
             ),
-        );
+        };
+        checks.check(holds, format!("{:<13} {target}: {what}", r.service.relay));
     }
     println!();
     Ok(checks)
+}
+
+/// Why a relay has no usable server.
+fn no_server(ex: &Exchange) -> &'static str {
+    match ex.affinity {
+        Affinity::Service => "no server runs this service",
+        Affinity::Server => "every server is down (--affinity server: some service of each fails)",
+    }
 }
 
 /// Connects from `source` through the relay at `target` and returns the server's first

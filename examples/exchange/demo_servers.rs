@@ -7,7 +7,9 @@
 //!
 //! A server can be stopped (every listener closed, every session cut, as if the
 //! machine died) and started again on the same ports: that is how the demonstration
-//! takes a server down.
+//! takes a server down. One daemon can be stopped alone (POP3's ports 110 and 995,
+//! say), as an administrator stops one Windows service: that is how it shows that one
+//! broken service takes a server out of that service's relays only.
 
 mod https;
 mod imap;
@@ -27,7 +29,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_rustls::TlsAcceptor;
 
-use crate::services::{Protocol, Service};
+use crate::services::{Daemon, Protocol, Service};
 
 /// The demo servers' names and addresses.
 pub const SERVERS: [(&str, IpAddr); 2] = [
@@ -59,7 +61,8 @@ pub struct DemoServer {
     services: Vec<(Service, u16)>,
     https_tls: TlsAcceptor,
     mail_tls: TlsAcceptor,
-    tasks: Vec<JoinHandle<()>>,
+    /// The serving task of each service, in the order of `services`; `None` when stopped.
+    tasks: Vec<Option<JoinHandle<()>>>,
 }
 
 impl DemoServer {
@@ -71,10 +74,10 @@ impl DemoServer {
         Ok(DemoServer {
             name: name.into(),
             ip,
-            services,
             https_tls: TlsAcceptor::from(https),
             mail_tls: TlsAcceptor::from(mail),
-            tasks: Vec::new(),
+            tasks: services.iter().map(|_| None).collect(),
+            services,
         })
     }
 
@@ -88,19 +91,25 @@ impl DemoServer {
         self.ip
     }
 
-    /// Whether it is listening.
-    pub fn is_running(&self) -> bool {
-        !self.tasks.is_empty()
+    /// Starts every service that is not running: see [`start_where`](Self::start_where).
+    pub async fn start(&mut self) -> Result<(), StartError> {
+        self.start_where(|_| true).await
     }
 
-    /// Binds every service's port, then serves each on its own task. Binds all before
-    /// serving any, so a server is either fully up or not started.
-    pub async fn start(&mut self) -> Result<(), StartError> {
-        if self.is_running() {
-            return Ok(());
-        }
+    /// Starts only `daemon`'s services (POP3 is 110 and 995).
+    pub async fn start_daemon(&mut self, daemon: Daemon) -> Result<(), StartError> {
+        self.start_where(|s| s.protocol.daemon() == daemon).await
+    }
+
+    /// Binds the port of every stopped service that `which` selects, then serves each
+    /// on its own task. Binds all before serving any, so that the selection is either
+    /// fully up or not started.
+    async fn start_where(&mut self, which: impl Fn(Service) -> bool) -> Result<(), StartError> {
         let mut bound = Vec::with_capacity(self.services.len());
-        for (service, port) in &self.services {
+        for (i, (service, port)) in self.services.iter().enumerate() {
+            if self.tasks[i].is_some() || !which(*service) {
+                continue;
+            }
             let addr = SocketAddr::new(self.ip, *port);
             let listener = TcpListener::bind(addr).await.map_err(|e| {
                 StartError(format!(
@@ -110,9 +119,9 @@ impl DemoServer {
                     bind_hint(&e, *port)
                 ))
             })?;
-            bound.push((*service, listener));
+            bound.push((i, *service, listener));
         }
-        for (service, listener) in bound {
+        for (i, service, listener) in bound {
             let handler = Handler {
                 server: self.name.clone(),
                 service,
@@ -122,19 +131,34 @@ impl DemoServer {
                     _ => None,
                 },
             };
-            self.tasks
-                .push(tokio::spawn(serve(listener, Arc::new(handler))));
+            self.tasks[i] = Some(tokio::spawn(serve(listener, Arc::new(handler))));
         }
         Ok(())
     }
 
-    /// Closes every listener and cuts every session, and returns once they are all
-    /// gone (the ports refuse connections from then on).
+    /// Closes every listener and cuts every session, as if the machine died, and
+    /// returns once they are all gone (the ports refuse connections from then on).
     pub async fn stop(&mut self) {
-        for task in &self.tasks {
-            task.abort();
+        self.stop_where(|_| true).await;
+    }
+
+    /// Stops only `daemon`'s services, as an administrator stopping one Windows
+    /// service: its ports refuse connections, the others serve on.
+    pub async fn stop_daemon(&mut self, daemon: Daemon) {
+        self.stop_where(|s| s.protocol.daemon() == daemon).await;
+    }
+
+    async fn stop_where(&mut self, which: impl Fn(Service) -> bool) {
+        let mut stopping = Vec::new();
+        for ((service, _), task) in self.services.iter().zip(&mut self.tasks) {
+            if which(*service) {
+                if let Some(task) = task.take() {
+                    task.abort();
+                    stopping.push(task);
+                }
+            }
         }
-        for task in self.tasks.drain(..) {
+        for task in stopping {
             // An aborted task's handle resolves once its future (listener, sessions)
             // has been dropped.
             let _ = task.await;

@@ -1,15 +1,18 @@
-//! Health: one state per Exchange server, from checks of every service it runs.
+//! Health: what each relay's check is, and the whole-server check of `--affinity server`.
 //!
-//! relayd checks each relay's table separately, so with one `table <exchange>` used by
-//! eight relays, a server whose IMAP service died would still get IMAP clients as long
-//! as the check of some other relay passed, or be taken out of all eight by one of them,
-//! depending on which relay's check ran last. An `lb` table has one health state per
-//! host, shared by every relay. We make that state mean something definite: a server
-//! is up when **every** one of its eight services answers ([`AllOf`], a check of
-//! checks, run concurrently under one deadline). A server that lost any service is
-//! taken out of all relays, which is what Exchange wants anyway: its clients must reach
-//! every protocol on one server. (The alternative, one table and one monitor per
-//! relay, would let a client's OWA and IMAP sessions land on different servers.)
+//! relayd checks each relay's table on that relay's own port: with one `table
+//! <exchange>` and eight relays, a server whose POP3 service is stopped is down for the
+//! POP3 relays and up for the others. `--affinity service` (the default) does the same
+//! with one lb table per relay ([`check_for`] gives each its check). A client then
+//! reaches the same server on every relay whose service runs there (the hash modes map
+//! alike in every table), and only the clients of a broken service move.
+//!
+//! `--affinity server` keeps one table for all relays and makes its single health state
+//! mean something definite: a server is up when **every** one of its eight services
+//! answers ([`AllOf`], a check of checks, run concurrently under one deadline). A server
+//! that lost any service leaves all relays, so a client's OWA, mail and RPC sessions
+//! always stay on one server; but on Exchange 2010, which installs POP3 and IMAP4
+//! stopped, one service nobody uses takes every server out of every relay.
 //!
 //! The checks, where a protocol check says more than relayd's `check tcp`:
 //! - HTTPS: `check https "/owa/auth/logon.aspx" code 200`: TLS works and OWA's logon
@@ -34,14 +37,61 @@ use crate::services::{Protocol, Service};
 /// The HTTPS check's path: OWA's logon page, present on Exchange 2010 and later.
 pub const OWA_PATH: &str = "/owa/auth/logon.aspx";
 
-/// The check interval with the demo servers: 1 s, so that the demonstration is short
-/// (relayd's default is 10 s).
-pub const DEMO_INTERVAL: Duration = Duration::from_secs(1);
-/// The check interval with real servers: relayd's default.
-pub const REAL_INTERVAL: Duration = Duration::from_secs(10);
-/// The time the eight checks of a host may take together (they run concurrently).
-/// relayd's 200 ms is enough on a LAN; a round takes 10 to 25 ms on loopback in a debug
-/// build, and the rest is margin for a machine busy with other work.
+/// How often hosts are checked, and how many failures in a row take one down.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Schedule {
+    /// The time between two checks of a host.
+    pub interval: Duration,
+    /// relayd's `retry N`: a host goes down after N+1 failed checks in a row.
+    pub retry: u32,
+}
+
+/// The schedule with the demo servers: a check every second, so that the
+/// demonstration is short (relayd's default is 10 s), and `retry 1`, so that one check
+/// slowed past its timeout by a busy machine (the demo runs in CI, next to builds) is
+/// not taken for an outage. A stopped server is still marked down at the first failed
+/// connect of a client (passive health).
+pub const DEMO: Schedule = Schedule {
+    interval: Duration::from_secs(1),
+    retry: 1,
+};
+/// The schedule with real servers: relayd's defaults (interval 10 s, no retry).
+pub const REAL: Schedule = Schedule {
+    interval: Duration::from_secs(10),
+    retry: 0,
+};
+
+impl Schedule {
+    /// The latest a check fails after a service stops: the next check comes within an
+    /// interval and fails within the timeout.
+    pub fn fail_bound(&self) -> Duration {
+        self.interval + TIMEOUT
+    }
+
+    /// The latest the checks alone take a stopped service's host down: `retry + 1`
+    /// failures, an interval apart.
+    pub fn down_bound(&self) -> Duration {
+        self.interval * (self.retry + 1) + TIMEOUT
+    }
+
+    /// The bound of [`down_bound`](Self::down_bound) in words.
+    pub fn down_rule(&self) -> String {
+        match self.retry {
+            0 => "interval + timeout".to_owned(),
+            r => format!("{} intervals + timeout", r + 1),
+        }
+    }
+
+    /// The latest the checks bring a restarted service's host back: the check in
+    /// progress may have started just before the restart, the next one succeeds.
+    pub fn up_bound(&self) -> Duration {
+        self.interval * 2 + TIMEOUT
+    }
+}
+/// The time a check may take (with `--affinity server`, the eight checks of a host
+/// together: they run concurrently). relayd's 200 ms is enough on a LAN; a round takes
+/// 10 to 25 ms on loopback in a debug build, and the rest is margin for a machine busy
+/// with other work.
 pub const TIMEOUT: Duration = Duration::from_millis(500);
 
 /// One service of a host, checked on its own port.
@@ -119,8 +169,8 @@ impl Check for AllOf {
     }
 }
 
-/// The check of one service.
-fn check_for(kind: CheckKind, protocol: Protocol) -> Result<Arc<dyn Check>, lb::health::Error> {
+/// The check of one service, on the probe's port.
+pub fn check_for(kind: CheckKind, protocol: Protocol) -> Result<Arc<dyn Check>, lb::health::Error> {
     if kind == CheckKind::Tcp {
         return Ok(Arc::new(Tcp));
     }

@@ -12,34 +12,44 @@
 //! relay "RPCABS"        { listen on port 59533 ... }
 //! ```
 //!
-//! `cargo run --example exchange` builds the same thing with `lb`: table `exchange`,
-//! eight relays named as in the seed, one shared balancer in source-hash mode
-//! ([`Consistent`](lb::policies::Consistent) by default, see `modes.rs`), health checks
-//! that require every service of a server to answer (`health.rs`), and passive health
-//! on every relay (a refused connect marks the host down at once and the session fails
-//! over). With no arguments it also starts two demo Exchange servers on 127.0.0.2 and
-//! 127.0.0.3 (`demo_servers.rs`), runs a demonstration whose every claim is checked
-//! (`demo.rs`), then serves until Ctrl-C. `--help` lists the options; `--backend`
-//! balances real servers instead.
+//! `cargo run --example exchange` builds the same thing with `lb`: eight relays named
+//! as in the seed in source-hash mode ([`Consistent`](lb::policies::Consistent) by
+//! default, see `modes.rs`), and passive health on every relay (a refused connect marks
+//! the host down at once and the session fails over). As relayd, each relay has its own
+//! table of the servers (`exchange:443`, `exchange:110`, ...) checked on that relay's
+//! port, so a server with one stopped service leaves only that service's relays;
+//! `--affinity server` gives all relays one table `exchange` whose check needs every
+//! service instead (`health.rs`). With no arguments it also starts two demo Exchange
+//! servers on 127.0.0.2 and 127.0.0.3 (`demo_servers.rs`), runs a demonstration whose
+//! every claim is checked (`demo.rs`, `demo_service.rs`), then serves until Ctrl-C.
+//! `--help` lists the options; `--backend` balances real servers instead.
 //!
 //! Map: `cli` (arguments), `services` (the seed's relays and ports), `modes` (`--mode`),
-//! `health` (the all-services check), `setup` (table, monitor, relays, listen map),
-//! `demo_servers` (+ `https`, `pop3`, `imap`, `rpc`, `lines`), `clients` and `rounds`
-//! (the demo clients), `demo` and `demo_real` (the demonstrations), `console` (serving),
-//! `report` (output). `cargo test --example exchange` runs the argument parser's tests.
+//! `health` (the checks), `setup` (tables, monitors, relays), `bind` (listening),
+//! `overview` (listen map, hosts, health changes), `demo_servers` (+ `https`, `pop3`,
+//! `imap`, `rpc`, `lines`), `clients` and `rounds` (the demo clients), `demo`,
+//! `demo_service`, `waits` and `demo_real` (the demonstrations), `console` (serving),
+//! `report` (output), `https_only` (a test: servers that run only HTTPS). `cargo test
+//! --workspace` runs this example's tests too (`test = true` in Cargo.toml).
 
+mod bind;
 mod cli;
 mod clients;
 mod console;
 mod demo;
 mod demo_real;
 mod demo_servers;
+mod demo_service;
 mod health;
+#[cfg(test)]
+mod https_only;
 mod modes;
+mod overview;
 mod report;
 mod rounds;
 mod services;
 mod setup;
+mod waits;
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -50,8 +60,8 @@ use tokio::time::Instant;
 
 use crate::cli::{Command, Options};
 use crate::demo_servers::{DemoServer, SERVERS};
-use crate::services::SERVICES;
-use crate::setup::{check_summary, Exchange};
+use crate::overview::{affinity_summary, check_summary};
+use crate::setup::Exchange;
 
 fn main() -> ExitCode {
     if std::env::var_os("RUST_LOG").is_some() {
@@ -98,12 +108,10 @@ async fn run(options: Options) -> Result<ExitCode, Box<dyn std::error::Error>> {
     println!("lb exchange example: relayd's Exchange 2010 configuration (Halon guide) on lb");
     println!();
 
+    let ports = setup::ports(&options, demo);
     let mut servers = Vec::new();
     let hosts: Vec<Host> = if demo {
-        let ports: Vec<_> = SERVICES
-            .iter()
-            .map(|s| (*s, s.listen_port(options.real_ports)))
-            .collect();
+        let ports: Vec<_> = ports.iter().map(|p| (p.service, p.backend)).collect();
         println!("Demo Exchange servers (HTTPS with OWA's page, POP3, POP3S, IMAP, IMAPS, and the RPC ports as echo services):");
         for (name, ip) in SERVERS {
             let mut server = DemoServer::new(name, ip, ports.clone())?;
@@ -128,12 +136,18 @@ async fn run(options: Options) -> Result<ExitCode, Box<dyn std::error::Error>> {
             .collect()
     };
 
-    let (ex, mut events) = Exchange::start(&options, hosts, demo, started).await?;
+    let schedule = if demo { health::DEMO } else { health::REAL };
+    let (ex, mut events) = Exchange::start(&options, hosts, &ports, schedule, started).await?;
     ex.print_listen_map(&options);
     println!("Mode {} ({}):", options.mode, options.mode.relayd_name());
     report::print_wrapped("  ", &options.mode.explanation());
-    println!("Health of <exchange>: one state per server, shared by all eight relays:");
-    report::print_wrapped("  ", &check_summary(options.check, ex.interval, demo));
+    println!("Affinity {}:", options.affinity);
+    report::print_wrapped("  ", affinity_summary(options.affinity));
+    println!("Health checks:");
+    report::print_wrapped(
+        "  ",
+        &check_summary(options.check, options.affinity, ex.schedule, demo),
+    );
     report::print_wrapped(
         "  ",
         "Passive health on every relay: the first failed connect to a server marks it down at \
@@ -141,7 +155,7 @@ async fn run(options: Options) -> Result<ExitCode, Box<dyn std::error::Error>> {
          to it until the next check).",
     );
     println!();
-    ex.first_round(ex.interval + health::TIMEOUT + Duration::from_secs(1))
+    ex.first_round(ex.schedule.down_bound() + Duration::from_secs(1))
         .await;
     // The first round's changes (unknown -> up) are shown by the table below.
     while events.try_recv().is_ok() {}
@@ -201,8 +215,11 @@ fn print_try(ex: &Exchange, options: &Options, demo: bool) {
     } else if demo {
         println!("Type `stop exchange2` (or any demo server) here to watch it go down and its clients move,");
         println!(
-            "`start exchange2` to bring it back, `hosts` or `stats` for the state. Mode: {}.",
-            options.mode
+            "`stop exchange2 pop3` to stop one of its services (https, pop3, imap, rpc) and watch"
+        );
+        println!(
+            "what leaves, `start exchange2 [SERVICE]` to bring it back, `hosts` or `stats` for the state. Mode: {}, affinity: {}.",
+            options.mode, options.affinity
         );
     } else {
         println!("Type `hosts` or `stats` here for the state.");

@@ -1,10 +1,13 @@
-//! `--mode`: every lb-policies mode by name, bound to the `exchange` table as one
-//! balancer that all eight relays share.
+//! `--mode`: every lb-policies mode by name, bound to a table as a balancer.
 //!
-//! One shared balancer means one hash ring (or one round-robin cursor, one sticky
-//! source table) for the whole Exchange service. With a hash mode, a client therefore
-//! reaches the same server over OWA, POP3, IMAP and RPC, which Exchange 2010 needs:
-//! its sessions live on the Client Access server that started them.
+//! With `--affinity service` (the default) each relay has its own table, so its own
+//! balancer. The tables hold the same hosts under the same names, so the same
+//! [`BackendId`](lb::core::BackendId)s, and a hash mode maps a client alike in every
+//! table: a client reaches the same server over OWA, POP3, IMAP and RPC (Exchange
+//! 2010 wants that: its sessions live on the Client Access server that started them)
+//! on every relay whose service is up there. A sticky mode's source table belongs to
+//! one balancer, so there a client sticks per relay. With `--affinity server` the one
+//! table has one balancer that all eight relays share.
 
 use std::fmt;
 use std::str::FromStr;
@@ -67,9 +70,9 @@ impl Default for Mode {
     }
 }
 
-/// Which stickiness a mode promises, and so which the demonstration checks.
+/// Where a mode promises to send a client, and so what the demonstration checks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Affinity {
+pub enum Placement {
     /// A client always reaches one server, whatever relay it uses.
     Source,
     /// A client reaches one server per relay (the hash includes the listen address).
@@ -79,12 +82,15 @@ pub enum Affinity {
 }
 
 impl Mode {
-    /// What the mode promises about where a client goes.
-    pub fn affinity(self) -> Affinity {
+    /// What the mode promises about where a client goes, with one balancer for all
+    /// relays (`shared`) or one per relay.
+    pub fn placement(self, shared: bool) -> Placement {
         match (self.sticky, self.base) {
-            (true, _) | (false, Base::Consistent | Base::SourceHash) => Affinity::Source,
-            (false, Base::LoadBalance) => Affinity::SourceAndRelay,
-            (false, _) => Affinity::None,
+            (true, _) if shared => Placement::Source,
+            (true, _) => Placement::SourceAndRelay,
+            (false, Base::Consistent | Base::SourceHash) => Placement::Source,
+            (false, Base::LoadBalance) => Placement::SourceAndRelay,
+            (false, _) => Placement::None,
         }
     }
 
@@ -92,7 +98,11 @@ impl Mode {
     /// mapping depends only on the configured hosts. Sticky modes keep a moved client
     /// where it is until its entry expires, as pf does.
     pub fn returns_after_recovery(self) -> bool {
-        !self.sticky && self.affinity() != Affinity::None
+        !self.sticky
+            && matches!(
+                self.base,
+                Base::Consistent | Base::SourceHash | Base::LoadBalance
+            )
     }
 
     /// How the mode relates to relayd's and pf's modes.

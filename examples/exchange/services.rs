@@ -25,6 +25,75 @@ impl Protocol {
     pub fn tls(self) -> bool {
         matches!(self, Protocol::Https | Protocol::Pop3s | Protocol::Imaps)
     }
+
+    /// The program that serves this protocol on a server.
+    pub fn daemon(self) -> Daemon {
+        match self {
+            Protocol::Https => Daemon::Web,
+            Protocol::Pop3 | Protocol::Pop3s => Daemon::Pop3,
+            Protocol::Imap | Protocol::Imaps => Daemon::Imap4,
+            Protocol::Rpc => Daemon::Rpc,
+        }
+    }
+}
+
+/// The program behind a group of ports, which an administrator starts and stops as
+/// one: on Exchange 2010 the "Microsoft Exchange POP3" Windows service listens on 110
+/// and 995, and it is installed stopped (so is IMAP4's).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Daemon {
+    /// IIS: HTTPS with OWA.
+    Web,
+    /// Microsoft Exchange POP3: POP3 and POP3S.
+    Pop3,
+    /// Microsoft Exchange IMAP4: IMAP and IMAPS.
+    Imap4,
+    /// The RPC endpoint mapper, RPC Client Access and the address book.
+    Rpc,
+}
+
+/// Every daemon with the name the console command takes.
+pub const DAEMONS: [(Daemon, &str); 4] = [
+    (Daemon::Web, "https"),
+    (Daemon::Pop3, "pop3"),
+    (Daemon::Imap4, "imap"),
+    (Daemon::Rpc, "rpc"),
+];
+
+impl Daemon {
+    /// The daemon called `name` (`https`, `pop3`, `imap`, `rpc`), any case.
+    pub fn named(name: &str) -> Option<Daemon> {
+        DAEMONS
+            .iter()
+            .find(|(_, n)| n.eq_ignore_ascii_case(name))
+            .map(|(d, _)| *d)
+    }
+
+    /// Its short name: `POP3`, `IMAP4`, `HTTPS`, `RPC`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Daemon::Web => "HTTPS",
+            Daemon::Pop3 => "POP3",
+            Daemon::Imap4 => "IMAP4",
+            Daemon::Rpc => "RPC",
+        }
+    }
+
+    /// Its name for people, with the relays it serves.
+    pub fn describe(self) -> String {
+        let relays: Vec<&str> = SERVICES
+            .iter()
+            .filter(|s| s.protocol.daemon() == self)
+            .map(|s| s.relay)
+            .collect();
+        let name = match self {
+            Daemon::Web => "web service (IIS)",
+            Daemon::Pop3 => "POP3 service",
+            Daemon::Imap4 => "IMAP4 service",
+            Daemon::Rpc => "RPC services",
+        };
+        format!("{name} (relays {})", relays.join(", "))
+    }
 }
 
 /// One `relay "name" { listen on port P; forward to <exchange> ... }` block.
