@@ -14,10 +14,11 @@
 //!   ([`Policy::leased`]). Entries are keyed by [`BackendId`], so
 //!   they survive every membership change that keeps their host.
 //! - **Stickiness.** A source with an entry whose host is usable (up, enabled, not
-//!   ejected) gets
-//!   that host first, then the inner policy's order as the failover order.
-//! - **Drop.** An entry whose host is down, ejected by passive health, disabled, draining
-//!   or no longer in the table is dropped at the source's next pick, which the inner policy then places again.
+//!   ejected) gets that host first, then the inner policy's order as the failover order.
+//! - **Drop.** An entry whose host is down, ejected by passive health, disabled,
+//!   draining or no longer in the table is dropped at the source's next pick, which the
+//!   inner policy then places again (an ejection drops entries as a down host does in
+//!   pf: a client whose connect was just refused is better placed anew).
 //!   When a lease lands on another host than the entry's (a relay failing over after a
 //!   refused connect), the entry moves to that host.
 //! - **Lifetime.** An entry lives while leases use it, plus the timeout (pf's
