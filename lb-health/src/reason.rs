@@ -66,11 +66,14 @@ pub enum Reason {
     /// The backend has no address to check ([`Backend::addr`](lb_core::Backend::addr)
     /// returned `None`).
     NoAddress,
+    /// The check panicked, or its host's task died: counted as a failed check, and the
+    /// task is started again at the next interval.
+    CheckPanicked,
 }
 
 impl Reason {
     /// Every reason, in declaration order.
-    pub const ALL: [Reason; 18] = [
+    pub const ALL: [Reason; 19] = [
         Reason::ConnectRefused,
         Reason::ConnectTimeout,
         Reason::ConnectError,
@@ -89,6 +92,7 @@ impl Reason {
         Reason::ScriptTimeout,
         Reason::IntervalTimeout,
         Reason::NoAddress,
+        Reason::CheckPanicked,
     ];
 
     /// The reason in relayd's words, as [`Display`](fmt::Display) prints it.
@@ -112,6 +116,7 @@ impl Reason {
             Reason::ScriptTimeout => "script timeout",
             Reason::IntervalTimeout => "interval timeout",
             Reason::NoAddress => "no address",
+            Reason::CheckPanicked => "check panicked",
         }
     }
 
