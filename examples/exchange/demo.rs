@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use lb::core::{Health, Host};
-use lb::health::{HostEvent, Monitor, Source};
+use lb::health::{EventKind, HostEvent, Monitor, Source};
 use tokio::sync::broadcast::{self, error::TryRecvError};
 use tokio::time::Instant;
 
@@ -283,7 +283,7 @@ async fn wait_for(
             "   {}",
             describe_event(monitor, origin, &event).replacen('[', "[+", 1)
         );
-        if event.host == host && event.new == health {
+        if event.host == host && event.kind == EventKind::Health && event.new == health {
             return Some(event);
         }
     }

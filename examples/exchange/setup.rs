@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lb::core::{Health, Host, Select, Table};
-use lb::health::{HostEvent, Monitor};
+use lb::health::{EventKind, HostEvent, Monitor};
 use lb::relay::{BackendPort, BuildError, Relay, RelayHandle, StartError};
 use tokio::sync::broadcast;
 use tokio::time::Instant;
@@ -336,13 +336,20 @@ pub fn describe_event(monitor: &Monitor<Host>, origin: Instant, event: &HostEven
     }
     let by = match event.source {
         lb::health::Source::Check => "by the health check",
-        lb::health::Source::External => "by a relay's failed connect (passive health)",
+        lb::health::Source::Passive => "by a relay's failed connect (passive health)",
+        lb::health::Source::External => "by an operator",
     };
+    let when = since(origin, event.at);
+    match event.kind {
+        EventKind::Health => {}
+        EventKind::Ejected => return format!("[{when}] {}: ejected ({why}), {by}", event.host),
+        // The reason says who: "ejection time over" or the check's success.
+        EventKind::EjectionEnded => {
+            return format!("[{when}] {}: ejection ended ({why})", event.host)
+        }
+    }
     format!(
-        "[{}] {}: {} -> {} ({why}), {by}",
-        since(origin, event.at),
-        event.host,
-        event.old,
-        event.new
+        "[{when}] {}: {} -> {} ({why}), {by}",
+        event.host, event.old, event.new
     )
 }
