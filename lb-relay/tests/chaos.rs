@@ -293,7 +293,7 @@ async fn chaos(name: &str, monitored: bool) {
             .count()
     };
     let stats = relay.stats();
-    let log = log.lock().unwrap();
+    let log = log.lock().unwrap().clone();
     let ejections = log
         .iter()
         .filter(|(_, c)| matches!(c, Change::Ejected { .. }))
