@@ -298,8 +298,9 @@ async fn chaos(name: &str, monitored: bool) {
         .iter()
         .filter(|(_, c)| matches!(c, Change::Ejected { .. }))
         .count();
+    // A line of its own: libtest may have printed the test's name without a newline.
     eprintln!(
-        "chaos {name}: {CLIENTS} clients + {extra} after the last restart over {} ms: {} served (a {}, b {}), \
+        "\nchaos {name}: {CLIENTS} clients + {extra} after the last restart over {} ms: {} served (a {}, b {}), \
          {cut} cut by b's stops, {} failed; relay: {} connect failures, {} sessions without a backend; \
          b ejected {ejections} times, accepted {} sessions",
         origin.elapsed().as_millis(),
