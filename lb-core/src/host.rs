@@ -13,7 +13,7 @@ pub enum Health {
     /// Alive. Usable while enabled.
     #[default]
     Up,
-    /// Failing its checks, or marked down by traffic. Not usable.
+    /// Failing its checks (or marked down by an operator). Not usable.
     Down,
 }
 

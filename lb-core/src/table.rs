@@ -37,10 +37,10 @@ struct Writer<B> {
 /// A named set of hosts: relayd's `table <exchange> { ... }`.
 ///
 /// Readers ([`snapshot`](Table::snapshot), balancers picking hosts) load an immutable
-/// [`Snapshot`] atomically and never wait. Writers (health checks, passive marks, the
+/// [`Snapshot`] atomically and never wait. Writers (health checks, passive health, the
 /// operator) change health, admin state, ejections and membership; each change
-/// publishes a new snapshot under a short lock. Each host keeps one state block for its whole life in
-/// the table, so active-state counts survive every change.
+/// publishes a new snapshot under a short lock. Each host keeps one state block for its
+/// whole life in the table, so active-state counts survive every change.
 ///
 /// ```
 /// use lb_core::{Health, Host, Table};

@@ -3,9 +3,9 @@
 //! relayd keeps the last error of every host (`enum host_error` in `relayd.h`, printed by
 //! `host_error()` in `log.c`: "tcp connect failed", "tcp read timeout", "send/expect
 //! failed", "http code mismatch", ...). We keep the same vocabulary, shortened to what an
-//! operator reads in a log line, and use it for active checks and passive marks alike,
-//! so that a host marked down by traffic and one marked down by its check say the same
-//! thing for the same cause.
+//! operator reads in a log line, and use it for active checks and passive ejections
+//! alike, so that a host ejected by traffic and one marked down by its check say the
+//! same thing for the same cause.
 
 use std::fmt;
 use std::io;
