@@ -39,6 +39,8 @@ impl<B: Backend> Inner<B> {
                 let Some(rec) = state.hosts.get_mut(&id) else {
                     return;
                 };
+                // Failures reported while it was out (racing sessions) start no new count.
+                rec.failures = 0;
                 if rec.until.take().is_some() {
                     rec.ended_at = Some(Instant::now());
                     drop(state);

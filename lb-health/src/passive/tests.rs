@@ -316,3 +316,18 @@ fn ejection_times_and_their_words() {
         ["10", "0.3", "1.25"]
     );
 }
+
+#[test]
+fn failures_while_ejected_start_no_count_after_the_end() {
+    let t = table(2);
+    let p = Passive::new(t.clone()).with_threshold(2).unwrap();
+    let id = t.snapshot().id(0);
+    assert!(!p.report_failure(id, Reason::ConnectRefused));
+    assert!(p.report_failure(id, Reason::ConnectRefused));
+    // A session that picked the host before the ejection fails late.
+    assert!(!p.report_failure(id, Reason::ConnectRefused));
+    assert!(t.end_ejection(id, "tcp ok").unwrap());
+    assert!(!p.report_failure(id, Reason::ConnectRefused));
+    assert!(t.snapshot().is_usable(0));
+    assert!(p.report_failure(id, Reason::ConnectRefused));
+}
