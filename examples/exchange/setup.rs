@@ -325,7 +325,10 @@ pub fn check_summary(kind: CheckKind, interval: Duration, demo: bool) -> String 
 /// One line for a health change: when (from `origin`), what, why and who decided.
 pub fn describe_event(monitor: &Monitor<Host>, origin: Instant, event: &HostEvent) -> String {
     let mut why = event.reason.to_string();
-    if event.new != Health::Up && event.source == lb::health::Source::Check {
+    if event.kind == EventKind::Health
+        && event.new != Health::Up
+        && event.source == lb::health::Source::Check
+    {
         if let Some(detail) = monitor
             .host_stats(event.id)
             .and_then(|s| s.last_error)
