@@ -27,7 +27,7 @@
 //!   contexts, keyed hashing. No async runtime.
 //! - [`policies`] (`lb-policies`): the modes (`RoundRobin`, `LeastStates`, `SourceHash`,
 //!   `Consistent`, ...). No async runtime.
-//! - [`health`] (`lb-health`): the `Monitor` and its checks, `Passive` marks (tokio).
+//! - [`health`] (`lb-health`): the `Monitor` and its checks, `Passive` ejections (tokio).
 //! - [`relay`] (`lb-relay`): the TCP `Relay` with failover, timeouts, PROXY protocol
 //!   and drain (tokio).
 //! - [`service`]: [`Balance`](service::Balance), a `tower::Service` over inner services.

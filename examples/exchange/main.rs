@@ -150,9 +150,10 @@ async fn run(options: Options) -> Result<ExitCode, Box<dyn std::error::Error>> {
     );
     report::print_wrapped(
         "  ",
-        "Passive health on every relay: the first failed connect to a server marks it down at \
-         once, and the session fails over to the next server (relayd would keep sending clients \
-         to it until the next check).",
+        "Passive health on every relay: the first failed connect to a server ejects it at once \
+         for 10 s (doubled while it keeps failing, ended early by a successful check), and the \
+         session fails over to the next server (relayd would keep sending clients to it until \
+         the next check).",
     );
     println!();
     ex.first_round(ex.schedule.down_bound() + Duration::from_secs(1))

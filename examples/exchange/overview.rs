@@ -2,7 +2,7 @@
 //! health settings and what `--affinity` means, and one line per health change.
 
 use lb::core::Health;
-use lb::health::{HostEvent, Source};
+use lb::health::{EventKind, HostEvent, Source};
 use tokio::time::Instant;
 
 use crate::cli::{Affinity, CheckKind, Options};
@@ -196,7 +196,8 @@ pub fn check_summary(
 /// why and who decided.
 pub fn describe_event(ex: &Exchange, origin: Instant, event: &HostEvent) -> String {
     let mut why = event.reason.to_string();
-    if event.new != Health::Up && event.source == Source::Check {
+    if event.kind == EventKind::Health && event.new != Health::Up && event.source == Source::Check
+    {
         if let Some(detail) = ex
             .monitor_of(&event.table)
             .and_then(|m| m.host_stats(event.id))
@@ -208,14 +209,18 @@ pub fn describe_event(ex: &Exchange, origin: Instant, event: &HostEvent) -> Stri
     }
     let by = match event.source {
         Source::Check => "by the health check",
-        Source::External => "by a relay's failed connect (passive health)",
+        Source::Passive => "by a relay's failed connect (passive health)",
+        Source::External => "by an operator",
     };
-    format!(
-        "[{}] {} in <{}>: {} -> {} ({why}), {by}",
-        since(origin, event.at),
-        event.host,
-        event.table,
-        event.old,
-        event.new
-    )
+    let when = since(origin, event.at);
+    let (host, table) = (&event.host, &event.table);
+    match event.kind {
+        EventKind::Health => format!(
+            "[{when}] {host} in <{table}>: {} -> {} ({why}), {by}",
+            event.old, event.new
+        ),
+        EventKind::Ejected => format!("[{when}] {host} in <{table}>: ejected ({why}), {by}"),
+        // The reason says who: the ejection time ran out, or a check succeeded.
+        EventKind::EjectionEnded => format!("[{when}] {host} in <{table}>: ejection ended ({why})"),
+    }
 }

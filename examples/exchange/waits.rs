@@ -11,7 +11,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use lb::core::Health;
-use lb::health::HostEvent;
+use lb::health::{EventKind, HostEvent};
 use tokio::sync::broadcast::{self, error::TryRecvError};
 use tokio::time::Instant;
 
@@ -114,7 +114,7 @@ pub async fn wait_for(
             "   {}",
             describe_event(ex, origin, &event).replacen('[', "[+", 1)
         );
-        let wanted = event.host == host && event.new == health;
+        let wanted = event.host == host && event.kind == EventKind::Health && event.new == health;
         if wanted && tables.contains(&&*event.table) && !seen.iter().any(|e| e.table == event.table)
         {
             seen.push(event);

@@ -59,6 +59,18 @@ pub enum Change {
         /// After.
         new: Weight,
     },
+    /// It was ejected (see [`Table::eject`](crate::Table::eject)): out of rotation,
+    /// its health unchanged.
+    Ejected {
+        /// Why, and for how long if the ejector knows (`"connect refused, ejected for 10 s"`).
+        reason: Cow<'static, str>,
+    },
+    /// Its ejection ended (see [`Table::end_ejection`](crate::Table::end_ejection)):
+    /// usable again if it is up and enabled.
+    EjectionEnded {
+        /// Why (`"ejection time over"`, `"tcp ok"`).
+        reason: Cow<'static, str>,
+    },
     /// It was added to the table.
     Added,
     /// It was removed from the table.

@@ -13,7 +13,7 @@ pub enum Health {
     /// Alive. Usable while enabled.
     #[default]
     Up,
-    /// Failing its checks, or marked down by traffic. Not usable.
+    /// Failing its checks (or marked down by an operator). Not usable.
     Down,
 }
 
@@ -163,7 +163,10 @@ pub struct HostStats {
     pub health: Health,
     /// Its admin state.
     pub admin: Admin,
-    /// Whether new states may go to it (up and enabled).
+    /// Whether passive health has ejected it for a while (see
+    /// [`Table::eject`](crate::Table::eject)).
+    pub ejected: bool,
+    /// Whether new states may go to it (up, enabled and not ejected).
     pub usable: bool,
     /// Live leases.
     pub active: u64,

@@ -32,8 +32,8 @@ impl<B: Backend> Members<B> {
     }
 }
 
-/// A table at one moment: its hosts in configuration order, their weights, health and
-/// admin state, and which of them are usable.
+/// A table at one moment: its hosts in configuration order, their weights, health,
+/// admin state and ejections, and which of them are usable.
 ///
 /// Snapshots are immutable. A table publishes a new one for every change, and readers
 /// load the current one with a single atomic operation, never waiting for a writer.
@@ -48,6 +48,7 @@ pub struct Snapshot<B> {
     pub(crate) members: Arc<Members<B>>,
     pub(crate) health: Box<[Health]>,
     pub(crate) admin: Box<[Admin]>,
+    pub(crate) ejected: Box<[bool]>,
     pub(crate) usable: Box<[bool]>,
     pub(crate) usable_list: Box<[u32]>,
     pub(crate) usable_weight: u64,
@@ -60,11 +61,13 @@ impl<B: Backend> Snapshot<B> {
         members: Arc<Members<B>>,
         health: Box<[Health]>,
         admin: Box<[Admin]>,
+        ejected: Box<[bool]>,
     ) -> Self {
         let usable: Box<[bool]> = health
             .iter()
             .zip(admin.iter())
-            .map(|(h, a)| *h == Health::Up && *a == Admin::Enabled)
+            .zip(ejected.iter())
+            .map(|((h, a), e)| *h == Health::Up && *a == Admin::Enabled && !*e)
             .collect();
         let usable_list: Box<[u32]> = (0..usable.len() as u32)
             .filter(|&i| usable[i as usize])
@@ -79,6 +82,7 @@ impl<B: Backend> Snapshot<B> {
             members,
             health,
             admin,
+            ejected,
             usable,
             usable_list,
             usable_weight,
@@ -146,8 +150,15 @@ impl<B: Backend> Snapshot<B> {
         self.admin[index]
     }
 
-    /// Whether new states may go to the host at `index`: up and enabled. `false` for an
-    /// index out of range.
+    /// Whether the host at `index` is ejected by passive health
+    /// ([`Table::eject`](crate::Table::eject)): out of rotation for a while, whatever its
+    /// health. `false` for an index out of range.
+    pub fn is_ejected(&self, index: usize) -> bool {
+        self.ejected.get(index).copied().unwrap_or(false)
+    }
+
+    /// Whether new states may go to the host at `index`: up, enabled and not ejected.
+    /// `false` for an index out of range.
     pub fn is_usable(&self, index: usize) -> bool {
         self.usable.get(index).copied().unwrap_or(false)
     }
@@ -178,6 +189,7 @@ impl<B: Backend> Snapshot<B> {
                     weight: self.members.weights[i].get(),
                     health: self.health[i],
                     admin: self.admin[i],
+                    ejected: self.ejected[i],
                     usable: self.usable[i],
                     active: slot.state().active(),
                     total: slot.state().total(),

@@ -14,6 +14,7 @@ use arc_swap::ArcSwap;
 use parking_lot::Mutex;
 
 mod builder;
+mod ejection;
 mod listeners;
 
 pub use crate::event::{Change, ListenerId, TableEvent};
@@ -36,10 +37,10 @@ struct Writer<B> {
 /// A named set of hosts: relayd's `table <exchange> { ... }`.
 ///
 /// Readers ([`snapshot`](Table::snapshot), balancers picking hosts) load an immutable
-/// [`Snapshot`] atomically and never wait. Writers (health checks, passive marks, the
-/// operator) change health, admin state and membership; each change publishes a new
-/// snapshot under a short lock. Each host keeps one state block for its whole life in
-/// the table, so active-state counts survive every change.
+/// [`Snapshot`] atomically and never wait. Writers (health checks, passive health, the
+/// operator) change health, admin state, ejections and membership; each change
+/// publishes a new snapshot under a short lock. Each host keeps one state block for its
+/// whole life in the table, so active-state counts survive every change.
 ///
 /// ```
 /// use lb_core::{Health, Host, Table};
@@ -112,6 +113,7 @@ impl<B: Backend> Table<B> {
                     snap.members.clone(),
                     all,
                     snap.admin.clone(),
+                    snap.ejected.clone(),
                 ),
                 change,
             ))
@@ -138,6 +140,7 @@ impl<B: Backend> Table<B> {
                     snap.members.clone(),
                     snap.health.clone(),
                     all,
+                    snap.ejected.clone(),
                 ),
                 Change::Admin { old, new: admin },
             ))
@@ -175,6 +178,7 @@ impl<B: Backend> Table<B> {
                     Arc::new(members),
                     snap.health.clone(),
                     snap.admin.clone(),
+                    snap.ejected.clone(),
                 ),
                 Change::Weight { old, new: weight },
             ))
@@ -208,6 +212,8 @@ impl<B: Backend> Table<B> {
         health_all.push(health);
         let mut admin_all = snap.admin.to_vec();
         admin_all.push(Admin::Enabled);
+        let mut ejected_all = snap.ejected.to_vec();
+        ejected_all.push(false);
         let version = w.next_version;
         let next = Snapshot::new(
             self.name.clone(),
@@ -215,6 +221,7 @@ impl<B: Backend> Table<B> {
             Arc::new(Members::new(version, hosts, weights)),
             health_all.into(),
             admin_all.into(),
+            ejected_all.into(),
         );
         let event = self.commit(&mut w, next, id, name, Change::Added);
         drop(w);
@@ -248,6 +255,7 @@ impl<B: Backend> Table<B> {
             )),
             without(&snap.health, i).into(),
             without(&snap.admin, i).into(),
+            without(&snap.ejected, i).into(),
         );
         let event = self.commit(&mut w, next, id, name, Change::Removed);
         drop(w);

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use lb_core::{BackendId, Health};
 use tokio::time::Instant;
 
-/// A host's health changed. Sent on the stream of
-/// [`Monitor::subscribe`](crate::Monitor::subscribe) for every change of the table's
-/// health, whoever made it.
+/// A host's health changed, or it was ejected, or its ejection ended ([`kind`](Self::kind)).
+/// Sent on the stream of [`Monitor::subscribe`](crate::Monitor::subscribe) for every
+/// such change of the table, whoever made it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HostEvent {
     /// The table's name.
@@ -18,13 +18,17 @@ pub struct HostEvent {
     pub id: BackendId,
     /// The host's name.
     pub host: String,
-    /// The health before.
+    /// What happened: a health change, an ejection, or its end.
+    pub kind: EventKind,
+    /// The health before (for an ejection or its end: the host's health, unchanged).
     pub old: Health,
     /// The health after.
     pub new: Health,
     /// Why, in relayd's words: a [`Reason`](crate::Reason) (`"connect refused"`) for a
     /// failure, `"<check> ok"` (`"tcp ok"`) for a success, `"not checked yet"` when the
-    /// monitor starts.
+    /// monitor starts; for an ejection the reason and its time
+    /// (`"connect refused, ejected for 10 s"`), for its end `"ejection time over"` or
+    /// the check's success.
     pub reason: Cow<'static, str>,
     /// Who made the change.
     pub source: Source,
@@ -32,12 +36,27 @@ pub struct HostEvent {
     pub at: Instant,
 }
 
-/// Who changed a host's health.
+/// What a [`HostEvent`] reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum EventKind {
+    /// The host's health changed (`old != new`).
+    Health,
+    /// The host was ejected (passive health, see [`Passive`](crate::Passive)): out of
+    /// rotation for the time the reason gives, its health unchanged.
+    Ejected,
+    /// The host's ejection ended: usable again if it is up and enabled.
+    EjectionEnded,
+}
+
+/// Who made a change.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Source {
-    /// This monitor's checks (or its start-up, setting hosts unknown).
+    /// This monitor's checks (or its start-up, setting hosts unknown); a successful
+    /// check ends an ejection.
     Check,
-    /// Someone else: a [`Passive`](crate::Passive) mark, an operator, another monitor.
+    /// [`Passive`](crate::Passive) health: an ejection, or its end when its time is over.
+    Passive,
+    /// Someone else: an operator, another monitor.
     External,
 }
 

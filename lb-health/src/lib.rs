@@ -4,11 +4,12 @@
 //! runs relayd's health checks against the hosts of an [`lb_core::Table`] and writes
 //! the results into it, so that every balancer of the table stops picking a dead host
 //! and picks it again when it recovers. Relays also report failed connects
-//! ([`Passive`]), which takes a dead host out at once instead of at the next check.
+//! ([`Passive`]), which eject a dead host at once instead of at the next check, for an
+//! ejection time that ends by itself.
 //!
 //! ```no_run
 //! use lb_core::{Health, Table};
-//! use lb_health::{Monitor, Passive, Reason, SendExpect};
+//! use lb_health::{EventKind, Monitor, Passive, Reason, SendExpect};
 //! use std::net::SocketAddr;
 //! use std::time::Duration;
 //!
@@ -26,13 +27,13 @@
 //! let mut events = builder.subscribe();
 //! let monitor = builder.start()?;
 //!
-//! // A relay reports a refused connect: the host is down at once.
+//! // A relay reports a refused connect: the host is ejected at once, for 10 s.
 //! let passive = Passive::new(table.clone());
 //! passive.report_failure(table.snapshot().id(0), Reason::ConnectRefused);
 //!
 //! while let Ok(e) = events.recv().await {
-//!     println!("{} {}: {} -> {} ({})", e.table, e.host, e.old, e.new, e.reason);
-//!     if e.new == Health::Up { break; }
+//!     println!("{} {} {:?}: {} -> {} ({})", e.table, e.host, e.kind, e.old, e.new, e.reason);
+//!     if e.kind == EventKind::Health && e.new == Health::Up { break; }
 //! }
 //! println!("{:?}", monitor.stats());
 //! # Ok(()) }
@@ -50,8 +51,9 @@
 //!   certificate verifier that accepts anything, relayd's default.
 //! - [`monitor`][] — [`Monitor`] and [`MonitorBuilder`]: interval, timeout, retry, rise,
 //!   fast interval, spreading.
-//! - [`event`][] — [`HostEvent`], [`Source`], [`Demotion`]; [`stats`][] — [`CheckStats`].
-//! - [`passive`][] — [`Passive`], marks from traffic.
+//! - [`event`][] — [`HostEvent`], [`EventKind`], [`Source`], [`Demotion`]; [`stats`][] —
+//!   [`CheckStats`].
+//! - [`passive`][] — [`Passive`], ejections from traffic that end by themselves.
 //! - [`reason`][] — [`Reason`], why a check or a connection failed, in relayd's words.
 //! - [`error`][] — [`Error`], settings that cannot work.
 //!
@@ -91,7 +93,7 @@ pub use binary::Binary;
 pub use check::{Check, Failure, Outcome, Probe};
 pub use digest::Digest;
 pub use error::Error;
-pub use event::{Demotion, HostEvent, Source};
+pub use event::{Demotion, EventKind, HostEvent, Source};
 pub use expect::SendExpect;
 pub use http::Http;
 #[cfg(unix)]

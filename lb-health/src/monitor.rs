@@ -115,7 +115,11 @@ impl<B: Backend> Monitor<B> {
             .map(|i| {
                 let id = snap.id(i);
                 let rec = hosts.get(&id).cloned().unwrap_or_default();
-                rec.stats(id, snap.host(i).name(), snap.health(i))
+                rec.stats(
+                    id,
+                    snap.host(i).name(),
+                    (snap.health(i), snap.is_ejected(i)),
+                )
             })
             .collect()
     }
@@ -131,7 +135,11 @@ impl<B: Backend> Monitor<B> {
             .get(&id)
             .cloned()
             .unwrap_or_default();
-        Some(rec.stats(id, snap.host(i).name(), snap.health(i)))
+        Some(rec.stats(
+            id,
+            snap.host(i).name(),
+            (snap.health(i), snap.is_ejected(i)),
+        ))
     }
 
     /// Whether the table is demoted: no usable host (see [`Demotion`]).

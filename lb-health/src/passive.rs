@@ -1,51 +1,105 @@
-//! Passive health: traffic reports what happened, and a failing host is marked down at
-//! once.
+//! Passive health: traffic reports what happened, and a failing host is ejected at once,
+//! for a while.
 //!
-//! relayd never lets a failed connect mark a host down: a relay keeps sending clients to
+//! relayd never lets a failed connect take a host out: a relay keeps sending clients to
 //! a dead host until the next check notices, up to `interval + timeout` later (10.2 s by
-//! default). HAProxy's `observe layer4` with `on-error mark-down` is the fix we follow:
-//! the relay reports each connect outcome, `N` consecutive failures (default 1) mark the
-//! host [`Health::Down`] immediately, and only active checks bring it back (a success
-//! reported by traffic cannot: traffic no longer goes to a down host).
+//! default). Envoy's outlier detection is the model we follow: the relay reports each
+//! connect outcome, and `N` consecutive failures (default 1) **eject** the host
+//! ([`Table::eject`]) for an ejection time. Ejection is not health: the host's
+//! [`Health`] stays what checks say, so when the ejection ends a host that a check found
+//! down stays out (the check wins).
 //!
-//! A [`Monitor`](crate::Monitor) watching the same table sees these marks through
-//! [`Table::on_change`] and counts them in its per-host stats; its rise counter starts
-//! again from the mark.
+//! - **Ejection time**: the base (default 10 s), doubled on each consecutive ejection
+//!   (10, 20, 40 s, ...), at most the maximum (default 5 min). The back-off starts again
+//!   once the host has served: a success reported at least one base ejection time after
+//!   its last ejection ended.
+//! - **End**: by itself when the time is over (a tokio timer), or earlier when an active
+//!   check succeeds (a [`Monitor`](crate::Monitor) on the table calls
+//!   [`Table::end_ejection`]). Without a tokio runtime (none current when a failure is
+//!   reported, none when the handle was made) no timer can run: ejections due are then
+//!   ended by the next report to this handle, or by
+//!   [`end_expired_ejections`](Passive::end_expired_ejections), and all of them when the
+//!   last clone of the handle is dropped.
+//! - **Never the last host**: passive health never ejects the last usable host of a
+//!   table, nor more than a share of the hosts that are up and enabled (default 50 %,
+//!   rounded down, but at least one when two or more are usable; Envoy's
+//!   `max_ejection_percent`). A failing connect to a host that may not be ejected is
+//!   still counted by the relay, which still fails over to the next candidate and the
+//!   backup tables.
+//!
+//! Events: `warn` "host ejected" (fields `table`, `host`, `reason`, `for_s`, `ejections`)
+//! and `info` "ejection ended". The table's [`Change::Ejected`] carries the reason and
+//! the time (`"connect refused, ejected for 10 s"`); a [`Monitor`](crate::Monitor) on the
+//! same table forwards ejections and their end on its event stream
+//! ([`EventKind`](crate::EventKind), [`Source::Passive`](crate::Source::Passive)) and
+//! counts them in its stats.
 
-use std::collections::HashMap;
+use std::cell::Cell;
 use std::fmt;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Weak};
+use std::time::Duration;
 
-use lb_core::{Backend, BackendId, Change, Error, Health, Host, ListenerId, Table};
+use lb_core::{Backend, BackendId, Error, Host, ListenerId, Table};
 use parking_lot::Mutex;
+use tokio::runtime::Handle;
+use tokio::time::Instant;
 
 use crate::Reason;
 
+mod ejection;
+mod inner;
+#[cfg(test)]
+mod tests;
+
+use ejection::{ejection_time, held, Seconds, State};
+
+thread_local! {
+    /// Set while passive health writes to a table, so that a monitor's listener can tell
+    /// its ejections from an operator's.
+    static WRITING: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether the table change being delivered on this thread was made by passive health.
+pub(crate) fn is_writing() -> bool {
+    WRITING.get()
+}
+
 /// Passive health for one table: traffic reports outcomes, `N` consecutive failures
-/// (default 1) mark a host down at once, active checks bring it back.
+/// (default 1) eject a host for a while. See the [module docs](self).
 ///
 /// A cheap handle (an `Arc` inside): create one per table and clone it into every
 /// connection task. `Send + Sync`. Each [`Passive::new`] registers a listener on the
-/// table (to forget counts of hosts that recover or leave), removed when the last clone
-/// of the handle is dropped.
+/// table (to follow recoveries, ends of ejections and removals), removed when the last
+/// clone of the handle is dropped; that drop also ends the ejections still in force.
 ///
 /// Defaults:
-/// - threshold 1: the first failed connect marks the host down.
+/// - threshold 1: the first failed connect ejects the host;
+/// - ejection time 10 s, doubled on each consecutive ejection, at most 5 min;
+/// - at most 50 % of the up and enabled hosts ejected (at least one of two), never the
+///   last usable host.
 ///
 /// ```
 /// use lb_core::{Health, Table};
 /// use lb_health::{Passive, Reason};
 /// use std::net::SocketAddr;
+/// use std::time::Duration;
 ///
 /// let a: SocketAddr = "10.0.0.11:25".parse()?;
 /// let b: SocketAddr = "10.0.0.12:25".parse()?;
 /// let table = Table::new("smtp", [a, b])?;
-/// let passive = Passive::new(table.clone()).with_threshold(2)?;
+/// let passive = Passive::new(table.clone())
+///     .with_threshold(2)?
+///     .with_ejection_time(Duration::from_secs(5), Duration::from_secs(60))?;
 /// let id = table.snapshot().id(0);
 /// assert!(!passive.report_failure(id, Reason::ConnectRefused)); // 1 of 2
-/// assert!(passive.report_failure(id, Reason::ConnectRefused)); // 2 of 2: down
-/// assert_eq!(table.snapshot().health(0), Health::Down);
+/// assert!(passive.report_failure(id, Reason::ConnectRefused)); // 2 of 2: ejected
+/// let snap = table.snapshot();
+/// assert_eq!((snap.health(0), snap.is_ejected(0)), (Health::Up, true));
+/// assert_eq!(snap.usable(), &[1]);
+/// // The last usable host is never ejected.
+/// let last = table.snapshot().id(1);
+/// assert!(!passive.report_failure(last, Reason::ConnectRefused));
+/// assert!(!passive.report_failure(last, Reason::ConnectRefused));
 /// assert_eq!(table.snapshot().usable(), &[1]);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -55,123 +109,228 @@ pub struct Passive<B: Backend = Host> {
 
 struct Inner<B: Backend> {
     table: Arc<Table<B>>,
-    /// The table listener that forgets counts; removed when the last handle drops.
+    /// The table listener; removed when the last handle drops.
     listener: ListenerId,
-    threshold: AtomicU32,
-    /// Consecutive failures per host since its last success or mark.
-    failures: Mutex<HashMap<BackendId, u32>>,
+    /// The runtime current at construction, for timers of reports made outside one.
+    runtime: Option<Handle>,
+    state: Mutex<State>,
+    /// Serialises ejection decisions, so that two hosts failing at once cannot both
+    /// pass the share rule. Never held while `state` is wanted by the table listener
+    /// on the same thread: `state` is only locked briefly inside.
+    deciding: Mutex<()>,
 }
 
 impl<B: Backend> Passive<B> {
-    /// Passive health for `table`, with threshold 1.
+    /// Passive health for `table`, with the defaults above.
     pub fn new(table: Arc<Table<B>>) -> Self {
-        // Forget counts of hosts that leave the table or come back up, so a host that
-        // recovers starts from zero. A weak reference: the table must not keep us alive;
-        // the last handle's drop removes the listener (`Inner`'s `Drop`).
+        // A weak reference: the table must not keep us alive; the last handle's drop
+        // removes the listener (`Inner`'s `Drop`).
         let inner = Arc::new_cyclic(|weak: &Weak<Inner<B>>| {
             let weak = weak.clone();
             let listener = table.on_change(move |event| {
-                let Some(inner) = weak.upgrade() else { return };
-                match &event.change {
-                    Change::Removed
-                    | Change::Health {
-                        new: Health::Up, ..
-                    } => {
-                        inner.failures.lock().remove(&event.id);
-                    }
-                    _ => {}
+                if let Some(inner) = weak.upgrade() {
+                    inner.observe(event.id, &event.host, &event.change);
                 }
             });
             Inner {
                 table,
                 listener,
-                threshold: AtomicU32::new(1),
-                failures: Mutex::new(HashMap::new()),
+                runtime: Handle::try_current().ok(),
+                state: Mutex::new(State::default()),
+                deciding: Mutex::new(()),
             }
         });
         Passive { inner }
     }
 
-    /// The same handle with another threshold: `failures` consecutive failures mark a
-    /// host down. [`Error::InvalidSetting`] for 0.
+    /// The same handle with another threshold: `failures` consecutive failures eject a
+    /// host. [`Error::InvalidSetting`] for 0.
     pub fn with_threshold(self, failures: u32) -> Result<Self, Error> {
         if failures == 0 {
-            return Err(Error::InvalidSetting {
-                setting: "passive threshold",
-                expected: "at least 1 consecutive failure".to_owned(),
-            });
+            return Err(invalid(
+                "passive threshold",
+                "at least 1 consecutive failure",
+            ));
         }
-        self.inner.threshold.store(failures, Ordering::Relaxed);
+        self.inner.state.lock().settings.threshold = failures;
         Ok(self)
     }
 
-    /// The number of consecutive failures that marks a host down.
+    /// The same handle with other ejection times: `base` for a first ejection, doubled
+    /// on each consecutive one, at most `max`. [`Error::InvalidSetting`] for a zero
+    /// duration or `base > max`.
+    pub fn with_ejection_time(self, base: Duration, max: Duration) -> Result<Self, Error> {
+        if base.is_zero() || max.is_zero() {
+            return Err(invalid("ejection time", "more than 0 for base and max"));
+        }
+        if base > max {
+            return Err(invalid(
+                "ejection time",
+                "a base no longer than the maximum",
+            ));
+        }
+        let mut state = self.inner.state.lock();
+        state.settings.base = base;
+        state.settings.max = max;
+        drop(state);
+        Ok(self)
+    }
+
+    /// The same handle with another maximum ejected share: at most `percent` % of the
+    /// hosts that are up and enabled may be ejected at once (rounded down, but at least
+    /// one when two or more are usable); 0 disables ejection. [`Error::InvalidSetting`]
+    /// above 100.
+    pub fn with_max_ejected_percent(self, percent: u8) -> Result<Self, Error> {
+        if percent > 100 {
+            return Err(invalid("max ejected percent", "0..=100 percent"));
+        }
+        self.inner.state.lock().settings.max_percent = percent;
+        Ok(self)
+    }
+
+    /// The number of consecutive failures that ejects a host.
     pub fn threshold(&self) -> u32 {
-        self.inner.threshold.load(Ordering::Relaxed)
+        self.inner.state.lock().settings.threshold
+    }
+
+    /// The first ejection's time and the longest one: `(base, max)`.
+    pub fn ejection_time(&self) -> (Duration, Duration) {
+        let s = self.inner.state.lock().settings;
+        (s.base, s.max)
+    }
+
+    /// The largest share of up and enabled hosts ejected at once, in percent.
+    pub fn max_ejected_percent(&self) -> u8 {
+        self.inner.state.lock().settings.max_percent
     }
 
     /// Reports a failed attempt on host `id` (a refused or timed-out connect). Returns
-    /// `true` if this report marked the host down.
+    /// `true` if this report ejected the host.
     ///
-    /// A host already down stays down and the call returns `false`; so does a call for an
-    /// id that is not in the table. Marking down calls
-    /// [`Table::set_health`]`(id, Health::Down, reason.to_string())`. The host's
-    /// [`connect_failures`](lb_core::HostState::connect_failures) counter is the
-    /// caller's to update: relays count every failed connect, marks or not.
+    /// `false` below the threshold, for a host already ejected or not usable, for one
+    /// the share rule keeps in (the last usable host), and for an id not in the table.
+    /// The host's [`connect_failures`](lb_core::HostState::connect_failures) counter is
+    /// the caller's to update: relays count every failed connect, ejection or not.
     pub fn report_failure(&self, id: BackendId, reason: Reason) -> bool {
-        let threshold = self.threshold();
-        let reached = {
-            let mut failures = self.inner.failures.lock();
-            let n = failures.entry(id).or_insert(0);
-            *n = n.saturating_add(1);
-            if *n >= threshold {
-                failures.remove(&id);
-                true
-            } else {
-                false
+        let now = Instant::now();
+        self.inner.end_due(now);
+        let (reached, settings) = {
+            let mut state = self.inner.state.lock();
+            let settings = state.settings;
+            let rec = state.hosts.entry(id).or_default();
+            rec.failures = rec.failures.saturating_add(1);
+            let reached = rec.failures >= settings.threshold && rec.until.is_none();
+            if reached {
+                rec.failures = 0;
             }
+            (reached, settings)
         };
+        let table = self.inner.table.name();
         if !reached {
-            tracing::debug!(table = %self.inner.table.name(), host = %id, %reason, "passive failure below threshold");
+            tracing::debug!(table, host = %id, %reason, "passive failure below threshold");
             return false;
         }
-        let snapshot = self.inner.table.snapshot();
-        match snapshot.index_of(id).map(|i| snapshot.health(i)) {
-            None | Some(Health::Down) => return false,
-            Some(_) => {}
+        let _deciding = self.inner.deciding.lock();
+        let snap = self.inner.table.snapshot();
+        let Some(i) = snap.index_of(id) else {
+            self.inner.state.lock().hosts.remove(&id);
+            return false;
+        };
+        if !snap.is_usable(i) {
+            return false;
         }
-        match self
-            .inner
-            .table
-            .set_health(id, Health::Down, reason.to_string())
-        {
-            // Two reports racing past the threshold: only the one that changed it wins.
-            Ok(old) if old != Health::Down => {
-                tracing::warn!(table = %self.inner.table.name(), host = %id, %old, %reason, threshold, "host marked down by traffic");
-                true
+        let host = snap.host(i).name().to_owned();
+        if let Some(why) = held(&snap, settings.max_percent) {
+            tracing::info!(table, %host, %reason, held = why, "host not ejected");
+            return false;
+        }
+        let (for_, generation, ejections) = {
+            let mut state = self.inner.state.lock();
+            let rec = state.hosts.entry(id).or_default();
+            rec.ejections = rec.ejections.saturating_add(1);
+            let for_ = ejection_time(settings.base, settings.max, rec.ejections);
+            rec.generation += 1;
+            rec.until = Some(now + for_);
+            let out = (for_, rec.generation, rec.ejections);
+            state.next_end = Some(state.next_end.map_or(now + for_, |n| n.min(now + for_)));
+            out
+        };
+        let text = format!("{reason}, ejected for {} s", Seconds(for_));
+        match self.inner.write(|t| t.eject(id, text)) {
+            Ok(true) => {}
+            // Ejected meanwhile by someone else, or removed: not ours to end.
+            _ => {
+                let mut state = self.inner.state.lock();
+                if let Some(rec) = state.hosts.get_mut(&id) {
+                    rec.ejections = rec.ejections.saturating_sub(1);
+                    rec.until = None;
+                }
+                return false;
             }
-            Ok(_) | Err(_) => false,
         }
+        tracing::warn!(table, %host, %reason, for_s = %Seconds(for_), ejections, "host ejected");
+        self.inner.schedule_end(id, generation, now + for_);
+        true
     }
 
-    /// Reports a successful attempt on host `id`: resets its consecutive-failure count.
-    /// It never brings a host up; active checks do.
+    /// Reports a successful attempt on host `id`: its consecutive-failure count starts
+    /// again, and so does its back-off if its last ejection ended at least one base
+    /// ejection time ago.
     pub fn report_success(&self, id: BackendId) {
-        let mut failures = self.inner.failures.lock();
-        if !failures.is_empty() {
-            failures.remove(&id);
+        let mut state = self.inner.state.lock();
+        if state.hosts.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        let due = state.next_end.is_some_and(|end| end <= now);
+        let base = state.settings.base;
+        if let Some(rec) = state.hosts.get_mut(&id) {
+            rec.success(now, base);
+            if rec.is_idle() {
+                state.hosts.remove(&id);
+            }
+        }
+        drop(state);
+        if due {
+            self.inner.end_due(now);
         }
     }
 
-    /// The table this handle marks.
+    /// Ends the ejections of this handle whose time is over; returns how many. Timers
+    /// do this on a tokio runtime; without one, call it from your own loop (reports to
+    /// the handle call it too).
+    pub fn end_expired_ejections(&self) -> usize {
+        self.inner.end_due(Instant::now())
+    }
+
+    /// The table this handle ejects from.
     pub fn table(&self) -> &Arc<Table<B>> {
         &self.inner.table
+    }
+}
+
+fn invalid(setting: &'static str, expected: &str) -> Error {
+    Error::InvalidSetting {
+        setting,
+        expected: expected.to_owned(),
     }
 }
 
 impl<B: Backend> Drop for Inner<B> {
     fn drop(&mut self) {
         self.table.remove_listener(self.listener);
+        // No timer can end them any more: nobody else knows they should end.
+        let ours: Vec<BackendId> = self
+            .state
+            .get_mut()
+            .hosts
+            .iter()
+            .filter(|(_, rec)| rec.until.is_some())
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ours {
+            let _ = self.write(|t| t.end_ejection(id, "passive health dropped"));
+        }
     }
 }
 
@@ -185,111 +344,12 @@ impl<B: Backend> Clone for Passive<B> {
 
 impl<B: Backend> fmt::Debug for Passive<B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let settings = self.inner.state.lock().settings;
         f.debug_struct("Passive")
             .field("table", &self.inner.table.name())
-            .field("threshold", &self.threshold())
+            .field("threshold", &settings.threshold)
+            .field("ejection_time", &(settings.base, settings.max))
+            .field("max_ejected_percent", &settings.max_percent)
             .finish()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::net::SocketAddr;
-
-    fn table() -> Arc<Table<SocketAddr>> {
-        let a: SocketAddr = "10.0.0.1:80".parse().unwrap();
-        let b: SocketAddr = "10.0.0.2:80".parse().unwrap();
-        Table::new("web", [a, b]).unwrap()
-    }
-
-    #[test]
-    fn first_failure_marks_down_by_default() {
-        let t = table();
-        let p = Passive::new(t.clone());
-        let id = t.snapshot().id(0);
-        assert!(p.report_failure(id, Reason::ConnectRefused));
-        assert_eq!(t.snapshot().health(0), Health::Down);
-        // Already down: stays down, not marked again.
-        assert!(!p.report_failure(id, Reason::ConnectTimeout));
-        let events = t.stats();
-        assert_eq!(events[0].health, Health::Down);
-        assert_eq!(events[1].health, Health::Up);
-    }
-
-    #[test]
-    fn threshold_counts_consecutive_failures_only() {
-        let t = table();
-        let p = Passive::new(t.clone()).with_threshold(3).unwrap();
-        let id = t.snapshot().id(1);
-        assert!(!p.report_failure(id, Reason::ConnectRefused));
-        assert!(!p.report_failure(id, Reason::ConnectRefused));
-        p.report_success(id);
-        assert!(!p.report_failure(id, Reason::ConnectRefused));
-        assert!(!p.report_failure(id, Reason::ConnectRefused));
-        assert_eq!(t.snapshot().health(1), Health::Up);
-        assert!(p.report_failure(id, Reason::ConnectRefused));
-        assert_eq!(t.snapshot().health(1), Health::Down);
-    }
-
-    #[test]
-    fn reason_reaches_the_table() {
-        let t = table();
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let s = seen.clone();
-        t.on_change(move |e| s.lock().push(e.change.clone()));
-        let p = Passive::new(t.clone());
-        assert!(p.report_failure(t.snapshot().id(0), Reason::ConnectTimeout));
-        assert_eq!(
-            *seen.lock(),
-            vec![Change::Health {
-                old: Health::Up,
-                new: Health::Down,
-                reason: "connect timeout".into()
-            }]
-        );
-    }
-
-    #[test]
-    fn recovery_resets_the_count() {
-        let t = table();
-        let p = Passive::new(t.clone()).with_threshold(2).unwrap();
-        let id = t.snapshot().id(0);
-        assert!(!p.report_failure(id, Reason::ConnectRefused));
-        assert!(p.report_failure(id, Reason::ConnectRefused));
-        t.set_health(id, Health::Up, "check ok").unwrap();
-        assert!(!p.report_failure(id, Reason::ConnectRefused));
-        assert!(p.report_failure(id, Reason::ConnectRefused));
-    }
-
-    #[test]
-    fn the_last_clone_removes_the_listener() {
-        let t = table();
-        let p = Passive::new(t.clone());
-        let q = p.clone();
-        let other = Passive::new(t.clone());
-        assert_eq!(t.listener_count(), 2);
-        drop(p);
-        assert_eq!(t.listener_count(), 2);
-        drop(q);
-        assert_eq!(t.listener_count(), 1);
-        // The remaining handle still hears recoveries: its count starts again.
-        let id = t.snapshot().id(0);
-        let other = other.with_threshold(2).unwrap();
-        assert!(!other.report_failure(id, Reason::ConnectRefused));
-        t.set_health(id, Health::Down, "operator").unwrap();
-        t.set_health(id, Health::Up, "check ok").unwrap();
-        assert!(!other.report_failure(id, Reason::ConnectRefused));
-        drop(other);
-        assert_eq!(t.listener_count(), 0);
-    }
-
-    #[test]
-    fn zero_threshold_and_unknown_ids() {
-        let t = table();
-        let err = Passive::new(t.clone()).with_threshold(0).unwrap_err();
-        assert!(matches!(err, Error::InvalidSetting { .. }), "{err}");
-        let p = Passive::new(t);
-        assert!(!p.report_failure(BackendId::from_raw(7), Reason::ConnectRefused));
     }
 }

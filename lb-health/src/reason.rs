@@ -3,9 +3,9 @@
 //! relayd keeps the last error of every host (`enum host_error` in `relayd.h`, printed by
 //! `host_error()` in `log.c`: "tcp connect failed", "tcp read timeout", "send/expect
 //! failed", "http code mismatch", ...). We keep the same vocabulary, shortened to what an
-//! operator reads in a log line, and use it for active checks and passive marks alike,
-//! so that a host marked down by traffic and one marked down by its check say the same
-//! thing for the same cause.
+//! operator reads in a log line, and use it for active checks and passive ejections
+//! alike, so that a host ejected by traffic and one marked down by its check say the
+//! same thing for the same cause.
 
 use std::fmt;
 use std::io;
@@ -70,11 +70,14 @@ pub enum Reason {
     /// The backend has no address to check ([`Backend::addr`](lb_core::Backend::addr)
     /// returned `None`).
     NoAddress,
+    /// The check panicked, or its host's task died: counted as a failed check, and the
+    /// task is started again at the next interval.
+    CheckPanicked,
 }
 
 impl Reason {
     /// Every reason, in declaration order.
-    pub const ALL: [Reason; 20] = [
+    pub const ALL: [Reason; 21] = [
         Reason::ConnectRefused,
         Reason::ConnectTimeout,
         Reason::ConnectError,
@@ -95,6 +98,7 @@ impl Reason {
         Reason::IcmpNotPermitted,
         Reason::IntervalTimeout,
         Reason::NoAddress,
+        Reason::CheckPanicked,
     ];
 
     /// The reason in relayd's words, as [`Display`](fmt::Display) prints it.
@@ -120,6 +124,7 @@ impl Reason {
             Reason::IcmpNotPermitted => "icmp not permitted",
             Reason::IntervalTimeout => "interval timeout",
             Reason::NoAddress => "no address",
+            Reason::CheckPanicked => "check panicked",
         }
     }
 

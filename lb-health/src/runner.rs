@@ -4,9 +4,14 @@
 //! Each host has its own task, so a slow check delays nobody else. The task runs its
 //! check against the host's address by the deadline `start + timeout`, and aborts it
 //! when the next tick comes first (relayd's "interval timeout", `hce.c`). Results go
-//! through the retry/rise counters into [`Table::set_health`]. The supervisor owns the
-//! tasks in a [`JoinSet`]: dropping it (monitor dropped) or shutting it down ends them
-//! all.
+//! through the retry/rise counters into [`Table::set_health`]; a success also ends an
+//! ejection by passive health ([`Table::end_ejection`]). The supervisor owns the tasks in
+//! a [`JoinSet`]: dropping it (monitor dropped) or shutting it down ends them all.
+//!
+//! A check that panics (or a host task that dies any other way) must not freeze its
+//! host's health: the supervisor logs it at `error` with the table, host and check,
+//! counts it as a failed check ([`Reason::CheckPanicked`], through the retry counter like
+//! any failure) and starts the host's task again one interval later.
 
 use std::borrow::Cow;
 use std::cell::Cell;
@@ -17,14 +22,18 @@ use std::time::Duration;
 use lb_core::{Backend, BackendId, Change, Health, Table, TableEvent};
 use parking_lot::Mutex;
 use tokio::sync::{broadcast, mpsc};
-use tokio::task::{AbortHandle, JoinSet};
+
 use tokio::time::{sleep_until, Instant};
 
 use crate::check::deadline_after;
-use crate::event::{Demotion, HostEvent, Source};
+use crate::event::{Demotion, EventKind, HostEvent, Source};
 use crate::schedule;
 use crate::stats::HostRecord;
 use crate::{Check, Failure, Outcome, Probe, Reason};
+
+mod supervisor;
+
+pub(crate) use supervisor::supervise;
 
 thread_local! {
     /// The id of the monitor writing a health change on this thread, so that its own
@@ -79,19 +88,21 @@ impl<B: Backend> Shared<B> {
 
     /// The table listener: keeps records, forwards events, spawns and stops tasks.
     pub(crate) fn observe(&self, event: &TableEvent) {
+        let source = if WRITING.get() == self.id {
+            Source::Check
+        } else if crate::passive::is_writing() {
+            Source::Passive
+        } else {
+            Source::External
+        };
+        let at = Instant::now();
         match &event.change {
             Change::Health { old, new, reason } => {
-                let source = if WRITING.get() == self.id {
-                    Source::Check
-                } else {
-                    Source::External
-                };
-                let at = Instant::now();
                 {
                     let mut hosts = self.hosts.lock();
                     let rec = hosts.entry(event.id).or_default();
                     rec.last_change = Some(at);
-                    if source == Source::External {
+                    if source != Source::Check {
                         // Someone else decided: the monitor's counters start again.
                         rec.consecutive_failures = 0;
                         rec.consecutive_successes = 0;
@@ -108,16 +119,38 @@ impl<B: Backend> Shared<B> {
                     table = %event.table, host = %event.host, %old, %new, %reason,
                     check = self.check.name(), ?source, "host state changed"
                 );
-                let _ = self.events.send(HostEvent {
-                    table: event.table.clone(),
-                    id: event.id,
-                    host: event.host.clone(),
-                    old: *old,
-                    new: *new,
-                    reason: reason.clone(),
+                self.send(
+                    event,
+                    EventKind::Health,
+                    (*old, *new),
+                    reason.clone(),
                     source,
                     at,
-                });
+                );
+            }
+            Change::Ejected { reason } | Change::EjectionEnded { reason } => {
+                let ejected = matches!(event.change, Change::Ejected { .. });
+                if ejected {
+                    let mut hosts = self.hosts.lock();
+                    let rec = hosts.entry(event.id).or_default();
+                    rec.ejections += 1;
+                    // An ejection's reason starts with why (`connect refused, ...`).
+                    let why = reason.split(',').next().unwrap_or_default();
+                    if let Ok(r) = why.parse::<Reason>() {
+                        rec.last_error = Some(Failure::new(r));
+                    }
+                }
+                let health = {
+                    let snap = self.table.snapshot();
+                    snap.index_of(event.id).map(|i| snap.health(i))
+                };
+                let Some(health) = health else { return };
+                let kind = if ejected {
+                    EventKind::Ejected
+                } else {
+                    EventKind::EjectionEnded
+                };
+                self.send(event, kind, (health, health), reason.clone(), source, at);
             }
             Change::Added => {
                 self.hosts.lock().insert(event.id, HostRecord::pending());
@@ -130,6 +163,29 @@ impl<B: Backend> Shared<B> {
             _ => {}
         }
         self.evaluate_demotion();
+    }
+
+    /// Sends one event to the monitor's subscribers.
+    fn send(
+        &self,
+        event: &TableEvent,
+        kind: EventKind,
+        (old, new): (Health, Health),
+        reason: Cow<'static, str>,
+        source: Source,
+        at: Instant,
+    ) {
+        let _ = self.events.send(HostEvent {
+            table: event.table.clone(),
+            id: event.id,
+            host: event.host.clone(),
+            kind,
+            old,
+            new,
+            reason,
+            source,
+            at,
+        });
     }
 
     /// Demotes the table when no host is usable and none waits for its first check;
@@ -199,11 +255,20 @@ impl<B: Backend> Shared<B> {
     }
 
     /// Counts an outcome and applies the retry and rise thresholds.
-    fn record(&self, id: BackendId, outcome: &Outcome) {
+    pub(crate) fn record(&self, id: BackendId, outcome: &Outcome) {
         let snap = self.table.snapshot();
-        let Some(current) = snap.index_of(id).map(|i| snap.health(i)) else {
+        let Some(index) = snap.index_of(id) else {
             return;
         };
+        let current = snap.health(index);
+        if matches!(outcome, Outcome::Up) && snap.is_ejected(index) {
+            // A successful check ends an ejection early; the check wins.
+            let previous = WRITING.replace(self.id);
+            let _ = self
+                .table
+                .end_ejection(id, format!("{} ok", self.check.name()));
+            WRITING.set(previous);
+        }
         let decision = {
             let mut hosts = self.hosts.lock();
             let rec = hosts.entry(id).or_default();
@@ -241,9 +306,15 @@ impl<B: Backend> Shared<B> {
     }
 }
 
-/// One host's check loop.
-async fn run_host<B: Backend>(shared: Arc<Shared<B>>, id: BackendId, index: usize, count: usize) {
-    let origin = Instant::now();
+/// One host's check loop. A task started again after a panic (`resume`) waits one
+/// period before its first check.
+async fn run_host<B: Backend>(
+    shared: Arc<Shared<B>>,
+    id: BackendId,
+    index: usize,
+    count: usize,
+    resume: bool,
+) {
     let phase = |period| {
         if shared.config.spread {
             schedule::phase(index, count, period)
@@ -251,7 +322,12 @@ async fn run_host<B: Backend>(shared: Arc<Shared<B>>, id: BackendId, index: usiz
             Duration::ZERO
         }
     };
-    let mut start = origin;
+    let mut start = Instant::now();
+    if resume {
+        start += shared.period(id);
+        sleep_until(start).await;
+    }
+    let origin = start;
     loop {
         let period = shared.period(id);
         let abort_at = schedule::next_tick(origin, start, period, phase(period));
@@ -265,52 +341,4 @@ async fn run_host<B: Backend>(shared: Arc<Shared<B>>, id: BackendId, index: usiz
         sleep_until(next).await;
         start = Instant::now().max(next);
     }
-}
-
-/// The supervisor: spawns the first hosts, then follows commands until shut down.
-pub(crate) async fn supervise<B: Backend>(
-    shared: Arc<Shared<B>>,
-    mut commands: mpsc::UnboundedReceiver<Command>,
-    on_demote: Option<DemoteHook>,
-) {
-    let mut tasks = JoinSet::new();
-    let mut handles: HashMap<BackendId, AbortHandle> = HashMap::new();
-    let spawn = |tasks: &mut JoinSet<()>, handles: &mut HashMap<BackendId, AbortHandle>, id| {
-        let snap = shared.table.snapshot();
-        if let (Some(index), false) = (snap.index_of(id), handles.contains_key(&id)) {
-            let h = tasks.spawn(run_host(shared.clone(), id, index, snap.len()));
-            handles.insert(id, h);
-        }
-    };
-    let first: Vec<BackendId> = shared
-        .table
-        .snapshot()
-        .hosts()
-        .iter()
-        .map(|h| h.id())
-        .collect();
-    for id in first {
-        spawn(&mut tasks, &mut handles, id);
-    }
-    loop {
-        tokio::select! {
-            command = commands.recv() => match command {
-                Some(Command::Spawn(id)) => spawn(&mut tasks, &mut handles, id),
-                Some(Command::Stop(id)) => {
-                    if let Some(h) = handles.remove(&id) {
-                        h.abort();
-                    }
-                }
-                Some(Command::Demotion(d)) => {
-                    tracing::warn!(table = %shared.table.name(), demotion = ?d, "table demotion");
-                    if let Some(hook) = &on_demote {
-                        hook(shared.table.name(), d);
-                    }
-                }
-                Some(Command::Shutdown) | None => break,
-            },
-            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
-        }
-    }
-    tasks.shutdown().await;
 }

@@ -26,8 +26,12 @@ pub struct CheckStats {
     pub last_error: Option<Failure>,
     /// When the host's health last changed (by anyone), since the monitor started.
     pub last_change: Option<Instant>,
-    /// Times the host was marked down by someone else than the monitor (passive marks).
+    /// Times the host was marked down by someone else than the monitor (an operator).
     pub marks: u64,
+    /// Whether the host is ejected now (passive health, see [`Passive`](crate::Passive)).
+    pub ejected: bool,
+    /// Times the host was ejected since the monitor started.
+    pub ejections: u64,
 }
 
 impl CheckStats {
@@ -48,6 +52,7 @@ pub(crate) struct HostRecord {
     pub(crate) last_error: Option<Failure>,
     pub(crate) last_change: Option<Instant>,
     pub(crate) marks: u64,
+    pub(crate) ejections: u64,
     /// Waiting for its first check: a table is not demoted while a host is.
     pub(crate) pending: bool,
 }
@@ -60,7 +65,12 @@ impl HostRecord {
         }
     }
 
-    pub(crate) fn stats(&self, id: BackendId, host: &str, health: Health) -> CheckStats {
+    pub(crate) fn stats(
+        &self,
+        id: BackendId,
+        host: &str,
+        (health, ejected): (Health, bool),
+    ) -> CheckStats {
         CheckStats {
             id,
             host: host.to_owned(),
@@ -72,6 +82,8 @@ impl HostRecord {
             last_error: self.last_error.clone(),
             last_change: self.last_change,
             marks: self.marks,
+            ejected,
+            ejections: self.ejections,
         }
     }
 }

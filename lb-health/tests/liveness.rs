@@ -1,5 +1,5 @@
 //! How fast a dead host stops getting traffic and a live one gets it back, against real
-//! listeners on 127.0.0.1: by active checks alone, and with passive marks.
+//! listeners on 127.0.0.1: by active checks alone, and with passive ejections.
 //!
 //! tokio's clock is paused: virtual time only moves when every task waits, so each
 //! bound below is checked exactly, however loaded the machine is. Loopback connects
@@ -10,9 +10,9 @@ mod common;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::{event_to, servers};
+use common::{event_of, event_to, servers};
 use lb_core::{Health, Table};
-use lb_health::{Monitor, Passive, Reason, Script, Source};
+use lb_health::{EventKind, Monitor, Passive, Reason, Script, Source};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
 
@@ -78,17 +78,18 @@ async fn active_checks_alone_down_within_interval_plus_timeout_and_up_within_int
 }
 
 #[tokio::test(start_paused = true)]
-async fn passive_marks_down_at_the_first_failed_connect() {
+async fn passive_ejects_at_the_first_failed_connect_and_a_check_ends_it() {
     let _turn = PORTS.lock().await;
-    // A long interval: only the passive mark can be this fast.
+    // A long interval: only passive health can be this fast.
     let interval = Duration::from_secs(10);
     let (listener, addr) = servers::listener().await;
-    let table = Table::new("smtp", [addr]).unwrap();
+    let (_other, other) = servers::listener().await;
+    let table = Table::new("smtp", [addr, other]).unwrap();
     let builder = Monitor::builder(table.clone())
         .interval(interval)
         .timeout(TIMEOUT);
     let mut rx = builder.subscribe();
-    let _monitor = builder.start().unwrap();
+    let monitor = builder.start().unwrap();
     let passive = Passive::new(table.clone());
     let id = table.snapshot().id(0);
     event_to(&mut rx, Health::Up, WAIT).await;
@@ -99,30 +100,47 @@ async fn passive_marks_down_at_the_first_failed_connect() {
     // The relay's next connect is refused and reported.
     let err = TcpStream::connect(addr).await.expect_err("nothing listens");
     assert!(passive.report_failure(id, Reason::from_connect_error(&err)));
-    assert_eq!(table.snapshot().health(0), Health::Down);
-    let down = event_to(&mut rx, Health::Down, WAIT).await;
+    let snap = table.snapshot();
+    assert_eq!((snap.health(0), snap.is_ejected(0)), (Health::Up, true));
+    let out = event_of(&mut rx, EventKind::Ejected, WAIT).await;
     assert_eq!(
-        down.at, died,
-        "marked at the failed connect, not at a check"
+        out.at, died,
+        "ejected at the failed connect, not at a check"
     );
     assert_eq!(
-        (&*down.reason, down.source),
-        ("connect refused", Source::External)
+        (&*out.reason, out.source, out.old, out.new),
+        (
+            "connect refused, ejected for 10 s",
+            Source::Passive,
+            Health::Up,
+            Health::Up
+        )
+    );
+    assert_eq!(
+        (monitor.stats()[0].ejected, monitor.stats()[0].ejections),
+        (true, 1)
     );
 
-    // Back: the next active check (t = 10 s) brings it up, within one interval.
+    // Back: the next active check (t = 10 s, before the ejection's end at 13 s) ends
+    // the ejection, within one interval.
     let _listener = rebind(addr).await;
     let back = Instant::now();
-    let up = event_to(&mut rx, Health::Up, interval + TICK).await;
-    assert!(up.at - back <= interval);
-    assert_eq!(up.source, Source::Check);
+    let end = event_of(&mut rx, EventKind::EjectionEnded, interval + TICK).await;
+    assert!(end.at - back <= interval);
+    assert_eq!((&*end.reason, end.source), ("tcp ok", Source::Check));
+    assert!(table.snapshot().is_usable(0));
+    assert_eq!(
+        (monitor.stats()[0].ejected, monitor.stats()[0].marks),
+        (false, 0)
+    );
 }
 
 #[tokio::test(start_paused = true)]
-async fn n_refused_connects_mark_down_and_a_check_brings_back() {
+async fn n_refused_connects_eject_and_a_check_ends_it() {
     let _turn = PORTS.lock().await;
     let (listener, addr) = servers::listener().await;
-    let table = Table::new("pop3", [addr]).unwrap();
+    let (_other, other) = servers::listener().await;
+    let table = Table::new("pop3", [addr, other]).unwrap();
     let builder = Monitor::builder(table.clone())
         .interval(INTERVAL)
         .timeout(TIMEOUT);
@@ -136,21 +154,22 @@ async fn n_refused_connects_mark_down_and_a_check_brings_back() {
     // once, before the next check.
     tokio::time::sleep(INTERVAL + INTERVAL / 2).await;
     drop(listener);
-    let mut marked = Vec::new();
+    let mut ejected = Vec::new();
     for _ in 0..3 {
         let err = TcpStream::connect(addr).await.expect_err("nothing listens");
-        marked.push(passive.report_failure(id, Reason::from_connect_error(&err)));
-        marked.push(table.snapshot().health(0) == Health::Down);
+        ejected.push(passive.report_failure(id, Reason::from_connect_error(&err)));
+        ejected.push(table.snapshot().is_ejected(0));
     }
-    assert_eq!(marked, [false, false, false, false, true, true]);
-    let down = event_to(&mut rx, Health::Down, WAIT).await;
-    assert_eq!(down.source, Source::External);
-    assert_eq!(monitor.stats()[0].marks, 1);
+    assert_eq!(ejected, [false, false, false, false, true, true]);
+    let out = event_of(&mut rx, EventKind::Ejected, WAIT).await;
+    assert_eq!(out.source, Source::Passive);
+    assert_eq!(monitor.stats()[0].ejections, 1);
 
     let _listener = rebind(addr).await;
-    let up = event_to(&mut rx, Health::Up, INTERVAL + TICK).await;
-    assert_eq!(up.source, Source::Check);
+    let end = event_of(&mut rx, EventKind::EjectionEnded, INTERVAL + TICK).await;
+    assert_eq!(end.source, Source::Check);
     assert!(monitor.stats()[0].consecutive_successes >= 1);
+    assert_eq!(table.snapshot().health(0), Health::Up);
 }
 
 #[tokio::test]

@@ -309,8 +309,11 @@ async fn external_marks_are_counted_and_reset_rise() {
     let up = common::event_to(&mut rx, Health::Up, WAIT).await;
     assert_eq!((up.at - origin), SEC);
     tokio::time::sleep_until(origin + SEC + Duration::from_millis(500)).await;
-    let passive = lb_health::Passive::new(table.clone());
-    assert!(passive.report_failure(table.snapshot().id(0), Reason::ConnectTimeout));
+    // An operator's mark (passive health ejects instead, and never the last host).
+    let id = table.snapshot().id(0);
+    table
+        .set_health(id, Health::Down, "connect timeout")
+        .unwrap();
     let down = next_event(&mut rx, WAIT).await;
     assert_eq!(
         (down.new, down.source, &*down.reason),

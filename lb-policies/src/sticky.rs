@@ -13,10 +13,12 @@
 //!   taken on the chosen host records the entry source -> host
 //!   ([`Policy::leased`]). Entries are keyed by [`BackendId`], so
 //!   they survive every membership change that keeps their host.
-//! - **Stickiness.** A source with an entry whose host is usable (up and enabled) gets
-//!   that host first, then the inner policy's order as the failover order.
-//! - **Drop.** An entry whose host is down, disabled, draining or no longer in the table
-//!   is dropped at the source's next pick, which the inner policy then places again.
+//! - **Stickiness.** A source with an entry whose host is usable (up, enabled, not
+//!   ejected) gets that host first, then the inner policy's order as the failover order.
+//! - **Drop.** An entry whose host is down, ejected by passive health, disabled,
+//!   draining or no longer in the table is dropped at the source's next pick, which the
+//!   inner policy then places again (an ejection drops entries as a down host does in
+//!   pf: a client whose connect was just refused is better placed anew).
 //!   When a lease lands on another host than the entry's (a relay failing over after a
 //!   refused connect), the entry moves to that host.
 //! - **Lifetime.** An entry lives while leases use it, plus the timeout (pf's
@@ -260,7 +262,7 @@ impl<P: Policy, C: Clock> Policy for StickyAddress<P, C> {
         // A hit does not ask the inner policy: that would move a round-robin cursor, or
         // scan least-states' hosts, for a client it does not place. The failover order
         // after the sticky host is the table's order after it; a failed connect marks
-        // the host down (passive health), and the next pick places the client anew.
+        // ejects the host (passive health), and the next pick places the client anew.
         order.prefer(index);
         order.scan_from(index + 1);
     }

@@ -40,7 +40,9 @@ enum ForwardSpec {
 /// - connect timeout 3 s, session idle timeout 600 s;
 /// - failover 2 (up to 3 hosts tried per session);
 /// - max sessions 10 000;
-/// - passive health threshold 1 (the first failed connect marks a host down);
+/// - passive health threshold 1 (the first failed connect ejects a host);
+/// - ejection time 10 s, doubled on each consecutive ejection, at most 5 min; at most
+///   50 % of a table's up and enabled hosts ejected, never the last usable one;
 /// - [`TcpOptions::default`]: nodelay on, system buffer sizes, backlog 1024;
 /// - no PROXY protocol header;
 /// - `splice(2)` on (Linux, with the `splice` feature);
@@ -84,6 +86,9 @@ impl Relay {
                 failover: defaults::FAILOVER,
                 max_sessions: defaults::MAX_SESSIONS,
                 passive_threshold: defaults::PASSIVE_THRESHOLD,
+                ejection_time: defaults::EJECTION_TIME,
+                max_ejection_time: defaults::MAX_EJECTION_TIME,
+                max_ejected_percent: defaults::MAX_EJECTED_PERCENT,
                 tcp: TcpOptions::default(),
                 proxy_protocol: None,
                 splice: true,
@@ -175,9 +180,28 @@ impl<L> RelayBuilder<L> {
         self
     }
 
-    /// How many consecutive failed connects mark a host down (default 1).
+    /// How many consecutive failed connects eject a host (default 1).
     pub fn passive_threshold(mut self, failures: u32) -> Self {
         self.settings.passive_threshold = failures;
+        self
+    }
+
+    /// How long passive health ejects a host: `base` for a first ejection (default
+    /// 10 s), doubled on each consecutive one, at most `max` (default 5 min). The
+    /// back-off starts again once the host has served for one `base` after its last
+    /// ejection ended; a successful active check ends an ejection early. See
+    /// [`Passive`](lb_health::Passive).
+    pub fn ejection(mut self, base: Duration, max: Duration) -> Self {
+        self.settings.ejection_time = base;
+        self.settings.max_ejection_time = max;
+        self
+    }
+
+    /// The largest share of a table's up and enabled hosts that passive health ejects
+    /// at once, in percent (default 50; rounded down, but at least one host when two or
+    /// more are usable; 0 disables ejection). The last usable host is never ejected.
+    pub fn max_ejected_percent(mut self, percent: u8) -> Self {
+        self.settings.max_ejected_percent = percent;
         self
     }
 
@@ -255,13 +279,16 @@ impl<L> RelayBuilder<L> {
                     table: table.name().to_owned(),
                 });
             }
+            // Checked by `validate::check` above; an error here would be a missed check.
             let passive = Passive::new(table)
                 .with_threshold(settings.passive_threshold)
-                .map_err(|_| BuildError::OutOfRange {
+                .and_then(|p| {
+                    p.with_ejection_time(settings.ejection_time, settings.max_ejection_time)
+                })
+                .and_then(|p| p.with_max_ejected_percent(settings.max_ejected_percent))
+                .map_err(|e| BuildError::Passive {
                     relay: relay(),
-                    setting: "passive threshold",
-                    value: u64::from(settings.passive_threshold),
-                    expected: "at least 1 consecutive failure",
+                    reason: e.to_string(),
                 })?;
             forwards.push(Forward { select, passive });
         }

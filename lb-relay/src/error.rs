@@ -66,6 +66,24 @@ pub enum BuildError {
         /// The value given.
         value: Duration,
     },
+    /// An ejection time longer than the maximum ejection time.
+    #[error("relay `{relay}`: ejection time {base:?} is longer than the maximum ejection time {max:?}: expected base <= max")]
+    EjectionTime {
+        /// The relay's name.
+        relay: String,
+        /// The base ejection time given.
+        base: Duration,
+        /// The maximum ejection time given.
+        max: Duration,
+    },
+    /// Passive health refused a setting the relay's checks let through.
+    #[error("relay `{relay}`: passive health settings: {reason}")]
+    Passive {
+        /// The relay's name.
+        relay: String,
+        /// Passive health's error.
+        reason: String,
+    },
     /// A limit or size of zero, or beyond what the system accepts.
     #[error("relay `{relay}`: {setting} {value} is out of range: expected {expected}")]
     OutOfRange {

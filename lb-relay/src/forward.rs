@@ -7,9 +7,11 @@
 //! table (backup tables: the first with a usable host wins, and the next is reached
 //! when every candidate of the previous one failed). Each refused or timed-out connect
 //! is counted on the host ([`HostState::record_connect_failure`]) and reported to
-//! passive health, which marks the host down at once (HAProxy's `observe layer4` +
-//! `on-error mark-down`), so the next session does not even try it. A host is never
-//! tried twice in one session, and at most `1 + failover` connects are made.
+//! passive health, which ejects the host at once for an ejection time that ends by
+//! itself (Envoy's outlier detection), so the next sessions do not even try it. Passive
+//! health never ejects a table's last usable host: its failed connects are still
+//! counted, and the session still walks on to the backup tables. A host is never tried
+//! twice in one session, and at most `1 + failover` connects are made.
 //!
 //! [`HostState::record_connect_failure`]: lb_core::HostState::record_connect_failure
 
@@ -24,7 +26,7 @@ use crate::stats::Counters;
 use crate::{connect, Settings};
 
 /// One table a relay forwards to, with the balancer that orders its hosts and the
-/// passive health that marks them.
+/// passive health that ejects them.
 pub(crate) struct Forward {
     pub(crate) select: Arc<dyn Select<Host>>,
     pub(crate) passive: Passive<Host>,
@@ -87,7 +89,7 @@ pub(crate) async fn open(
                     candidate.host().state().record_connect_failure();
                     Counters::bump(&counters.connect_failures);
                     let reason = Reason::from_connect_error(&error);
-                    let marked = match reason {
+                    let ejected = match reason {
                         // The host's fault: refused, or silent. Anything else (no local
                         // port, no route) says nothing about the host: fail over only.
                         Reason::ConnectRefused | Reason::ConnectTimeout => {
@@ -102,7 +104,7 @@ pub(crate) async fn open(
                         %addr,
                         %reason,
                         %error,
-                        marked_down = marked,
+                        ejected,
                         "backend connect failed, trying the next candidate"
                     );
                 }

@@ -2,7 +2,8 @@
 //!
 //! relayd's layer-4 relay (`relay "name" { listen on ... forward to <table> ... }`) as a
 //! library, without its flaws: a failed connect fails over to the next candidate within
-//! the same session and marks the host down at once (passive health), the backend
+//! the same session and ejects the host at once for a while (passive health; the
+//! ejection ends by itself, and the last usable host is never ejected), the backend
 //! connect has its own short timeout instead of the 600 s session timeout, and the
 //! sessions-per-period counters are true sliding windows.
 //!

@@ -87,8 +87,14 @@ pub struct Settings {
     pub failover: u32,
     /// At most this many sessions at once; beyond it the relay stops accepting.
     pub max_sessions: usize,
-    /// Consecutive failed connects that mark a host down (passive health).
+    /// Consecutive failed connects that eject a host (passive health).
     pub passive_threshold: u32,
+    /// How long a first ejection lasts; doubled on each consecutive one.
+    pub ejection_time: Duration,
+    /// The longest ejection.
+    pub max_ejection_time: Duration,
+    /// The largest share of a table's up and enabled hosts ejected at once, in percent.
+    pub max_ejected_percent: u8,
     /// Socket options.
     pub tcp: TcpOptions,
     /// The PROXY protocol header sent to backends, if any.
@@ -109,8 +115,16 @@ pub(crate) mod defaults {
     pub const FAILOVER: u32 = 2;
     /// Concurrent sessions.
     pub const MAX_SESSIONS: usize = 10_000;
-    /// The first failed connect marks a host down.
+    /// The first failed connect ejects a host.
     pub const PASSIVE_THRESHOLD: u32 = 1;
+    /// Envoy's `base_ejection_time` is 30 s; 10 s brings back a backend that restarted
+    /// sooner, and the back-off lengthens it for one that keeps failing.
+    pub const EJECTION_TIME: Duration = Duration::from_secs(10);
+    /// Envoy's `max_ejection_time` default.
+    pub const MAX_EJECTION_TIME: Duration = Duration::from_secs(300);
+    /// Envoy's `max_ejection_percent` defaults to 10 %, which ejects nothing in a table
+    /// of fewer than ten hosts; half keeps at least half the capacity in rotation.
+    pub const MAX_EJECTED_PERCENT: u8 = 50;
 }
 
 #[cfg(test)]

@@ -39,6 +39,8 @@ pub(crate) fn check(
     for (setting, value) in [
         ("connect timeout", settings.connect_timeout),
         ("session idle timeout", settings.idle_timeout),
+        ("ejection time", settings.ejection_time),
+        ("max ejection time", settings.max_ejection_time),
     ] {
         if value < Duration::from_millis(1) {
             return Err(BuildError::ZeroTimeout {
@@ -47,6 +49,13 @@ pub(crate) fn check(
                 value,
             });
         }
+    }
+    if settings.ejection_time > settings.max_ejection_time {
+        return Err(BuildError::EjectionTime {
+            relay: relay(),
+            base: settings.ejection_time,
+            max: settings.max_ejection_time,
+        });
     }
     check_ranges(name, settings)
 }
@@ -71,6 +80,13 @@ fn check_ranges(relay: &str, settings: &Settings) -> Result<(), BuildError> {
             "passive threshold",
             0,
             "at least 1 consecutive failure",
+        ));
+    }
+    if settings.max_ejected_percent > 100 {
+        return Err(out_of_range(
+            "max ejected percent",
+            u64::from(settings.max_ejected_percent),
+            "0..=100 percent",
         ));
     }
     let tcp = &settings.tcp;
@@ -134,6 +150,10 @@ mod tests {
         assert_eq!(s.failover, 2);
         assert_eq!(s.max_sessions, 10_000);
         assert_eq!(s.passive_threshold, 1);
+        assert_eq!(
+            (s.ejection_time, s.max_ejection_time, s.max_ejected_percent),
+            (Duration::from_secs(10), Duration::from_secs(300), 50)
+        );
         assert_eq!(s.tcp, TcpOptions::default());
         assert_eq!(s.proxy_protocol, None);
         assert!(s.splice);
@@ -192,6 +212,31 @@ mod tests {
         };
         assert_eq!(out(valid().max_sessions(0)), ("max sessions", 0));
         assert_eq!(out(valid().passive_threshold(0)), ("passive threshold", 0));
+        assert_eq!(
+            out(valid().max_ejected_percent(101)),
+            ("max ejected percent", 101)
+        );
+        let ms = Duration::from_millis;
+        assert!(matches!(
+            error(valid().ejection(Duration::ZERO, ms(10))),
+            BuildError::ZeroTimeout {
+                setting: "ejection time",
+                ..
+            }
+        ));
+        assert!(matches!(
+            error(valid().ejection(ms(10), Duration::ZERO)),
+            BuildError::ZeroTimeout {
+                setting: "max ejection time",
+                ..
+            }
+        ));
+        assert_eq!(
+            error(valid().ejection(ms(300), ms(200))).to_string(),
+            "relay `r`: ejection time 300ms is longer than the maximum ejection time 200ms: expected base <= max"
+        );
+        let edge = valid().ejection(ms(1), ms(1)).max_ejected_percent(100);
+        assert!(edge.build().is_ok());
         let tcp = |t: TcpOptions| valid().tcp(t);
         let backlog = TcpOptions {
             backlog: 0,

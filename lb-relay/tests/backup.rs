@@ -74,13 +74,19 @@ async fn dead_main_hosts_fail_over_to_the_backup_within_the_session() {
     // Both main hosts die between checks, still marked up.
     m1.stop().await;
     m2.stop().await;
-    // One session: m1 refused, m2 refused, b1 answers (failover 2 = three tries).
+    // One session: m1 refused (ejected), m2 refused (kept: the table's last usable
+    // host is never ejected), b1 answers (failover 2 = three tries).
     assert_eq!(who(to).await, "b1");
+    // The next: m2 refused again, still counted, and b1 answers.
     assert_eq!(who(to).await, "b1");
     let stats = relay.stats();
-    assert_eq!(stats.connect_failures, 2);
+    assert_eq!(stats.connect_failures, 3);
     assert_eq!(stats.failed, 0);
-    assert_eq!(main.snapshot().usable(), &[] as &[u32]);
+    let snap = main.snapshot();
+    assert_eq!((snap.is_ejected(0), snap.is_ejected(1)), (true, false));
+    assert_eq!(snap.usable(), &[1]);
+    let failures: Vec<u64> = main.stats().iter().map(|h| h.connect_failures).collect();
+    assert_eq!(failures, [1, 2]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -101,10 +107,11 @@ async fn the_failover_limit_bounds_the_tries() {
     // Two tries (m1, m2) and no third: this client is closed...
     let mut s = common::connect(to).await.unwrap();
     assert_eq!(common::read_to_close(&mut s).await, b"");
-    // ...but both were marked down, so the next one goes straight to the backup.
+    // ...but m1 was ejected, so the next one tries m2 (the last usable main host, never
+    // ejected) and then the backup.
     assert_eq!(who(to).await, "b1");
     common::eventually("one failed session", || relay.stats().failed == 1).await;
-    assert_eq!(relay.stats().connect_failures, 2);
+    assert_eq!(relay.stats().connect_failures, 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

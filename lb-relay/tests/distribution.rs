@@ -110,7 +110,7 @@ async fn consistent_hash_moves_only_the_clients_of_a_dead_host() {
     }
     let on_c = before.values().filter(|p| *p == "c").count();
     assert!(on_c > 0, "{before:?}");
-    // c dies between checks: the first of its clients to come back marks it down.
+    // c dies between checks: the first of its clients to come back ejects it.
     c.stop().await;
     for i in 0..30 {
         let mut s = connect_from(source(i), to).await;

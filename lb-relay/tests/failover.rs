@@ -4,7 +4,7 @@
 //!   before:  relay ─┬─> a  up
 //!                   └─> b  up
 //!   a stops listening; the table still says up (no check has run since)
-//!   session 1: a refuses ──> passive health marks a down ──> b answers
+//!   session 1: a refuses ──> passive health ejects a ──> b answers
 //!   sessions 2..200: a is no longer a candidate ──> b
 //! ```
 
@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use common::{relay, table, who, Backend, Run};
 use lb_core::Health;
-use lb_health::{Monitor, Source, Tcp};
+use lb_health::{EventKind, Monitor, Source, Tcp};
 use lb_policies::RoundRobin;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -31,9 +31,11 @@ async fn a_dead_host_costs_no_client_a_failure() {
         .keep_initial_health(true);
     let mut events = builder.subscribe();
     let monitor = builder.start().unwrap();
+    // An ejection far longer than the test, however slow the machine: a stays out.
     let relay = relay("failover")
         .forward_to(web.clone())
         .policy_fn(RoundRobin::new)
+        .ejection(Duration::from_secs(600), Duration::from_secs(600))
         .run();
     let to = relay.local_addrs()[0];
     common::eventually("the first round of checks", || {
@@ -52,12 +54,14 @@ async fn a_dead_host_costs_no_client_a_failure() {
 
     let snapshot = web.snapshot();
     let a_index = snapshot.index_of(a_id).unwrap();
-    assert_eq!(snapshot.health(a_index), Health::Down);
+    // Ejected, its health untouched: that is the checks' to say.
+    assert_eq!(snapshot.health(a_index), Health::Up);
+    assert!(snapshot.is_ejected(a_index));
     let stats = relay.stats();
     let a_stats = stats.host("web", "a").unwrap();
-    // Marked down by the first failed connect: no second session tried it.
+    // Ejected by the first failed connect: no second session tried it.
     assert_eq!(a_stats.connect_failures, 1);
-    assert_eq!(a_stats.health, Health::Down);
+    assert_eq!((a_stats.ejected, a_stats.usable), (true, false));
     assert_eq!(stats.host("web", "b").unwrap().total, 201);
     assert_eq!(stats.failed, 0);
     assert_eq!(stats.connect_failures, 1);
@@ -65,10 +69,10 @@ async fn a_dead_host_costs_no_client_a_failure() {
     // The monitor saw one change, made by the relay's passive health, not by a check.
     let event = events.try_recv().unwrap();
     assert_eq!(
-        (event.host.as_str(), event.new, event.source),
-        ("a", Health::Down, Source::External)
+        (event.host.as_str(), event.kind, event.source),
+        ("a", EventKind::Ejected, Source::Passive)
     );
-    assert_eq!(event.reason, "connect refused");
+    assert_eq!(event.reason, "connect refused, ejected for 600 s");
     assert!(events.try_recv().is_err());
     monitor.shutdown().await;
 }
@@ -82,7 +86,7 @@ async fn concurrent_clients_see_no_failure_either() {
     let relay = relay("failover-concurrent").forward_to(web.clone()).run();
     let to = relay.local_addrs()[0];
     a.stop().await;
-    // 200 clients at once: several may pick a before it is marked down; each of them
+    // 200 clients at once: several may pick a before it is ejected; each of them
     // fails over within its own session.
     let clients: Vec<_> = (0..200).map(|_| tokio::spawn(who(to))).collect();
     for client in clients {
@@ -93,7 +97,7 @@ async fn concurrent_clients_see_no_failure_either() {
     assert_eq!(stats.failed, 0);
     assert_eq!(stats.total, 200);
     assert!(stats.connect_failures >= 1);
-    assert_eq!(stats.host("web", "a").unwrap().health, Health::Down);
+    assert!(stats.host("web", "a").unwrap().ejected);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -105,11 +109,17 @@ async fn no_usable_host_closes_the_client_and_counts_it() {
     a.stop().await;
     let mut s = common::connect(to).await.unwrap();
     assert_eq!(common::read_to_close(&mut s).await, b"");
-    // Now a is down: the next client is closed without a connect attempt.
+    // The last usable host is never ejected: the next client tries it again, and is
+    // closed when it refuses again.
     let mut s = common::connect(to).await.unwrap();
     assert_eq!(common::read_to_close(&mut s).await, b"");
     common::eventually("two failed sessions", || relay.stats().failed == 2).await;
     let stats = relay.stats();
-    assert_eq!(stats.connect_failures, 1);
+    assert_eq!(stats.connect_failures, 2);
     assert_eq!(stats.active, 0);
+    let a = stats.host("web", "a").unwrap();
+    assert_eq!(
+        (a.health, a.ejected, a.connect_failures),
+        (Health::Up, false, 2)
+    );
 }

@@ -89,9 +89,9 @@ mod connect_timeout {
         let stats = relay.stats();
         let hole_stats = stats.host("web", "hole").unwrap();
         assert_eq!(hole_stats.connect_failures, 1);
-        assert_eq!(hole_stats.health, Health::Down);
+        assert_eq!((hole_stats.health, hole_stats.ejected), (Health::Up, true));
         assert_eq!(hole_stats.active, 0);
-        // Marked down: later sessions do not wait for it.
+        // Ejected (for 10 s): later sessions do not wait for it.
         assert_eq!(common::who(to).await, "b");
         assert_eq!(relay.stats().connect_failures, 1);
     }

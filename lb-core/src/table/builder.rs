@@ -86,6 +86,7 @@ impl<B: Backend> TableBuilder<B> {
             members,
             vec![self.initial_health; n].into(),
             vec![Admin::Enabled; n].into(),
+            vec![false; n].into(),
         );
         Ok(Arc::new(Table {
             name,

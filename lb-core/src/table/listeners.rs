@@ -85,12 +85,21 @@ impl<B: Backend> Table<B> {
         w.observers.push(observer);
     }
 
-    /// Logs a health change and calls the listeners `commit` collected; called after
+    /// Logs a health change or an ejection and calls the listeners `commit` collected; called after
     /// the lock is released.
     pub(super) fn notify(&self, (listeners, event): (Vec<Listener>, TableEvent)) {
-        if let Change::Health { old, new, reason } = &event.change {
-            // Debug: whoever made the change (a monitor, passive health) logs it at its level.
-            tracing::debug!(table = %event.table, host = %event.host, %old, %new, %reason, "host health changed");
+        // Debug: whoever made the change (a monitor, passive health) logs it at its level.
+        match &event.change {
+            Change::Health { old, new, reason } => {
+                tracing::debug!(table = %event.table, host = %event.host, %old, %new, %reason, "host health changed");
+            }
+            Change::Ejected { reason } => {
+                tracing::debug!(table = %event.table, host = %event.host, %reason, "host ejected");
+            }
+            Change::EjectionEnded { reason } => {
+                tracing::debug!(table = %event.table, host = %event.host, %reason, "ejection ended");
+            }
+            _ => {}
         }
         for l in &listeners {
             l(&event);
