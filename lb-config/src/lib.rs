@@ -21,7 +21,7 @@
 //!
 //! let broken = parse_str("relayd.conf", "relay x {\n listen on * port 99999\n}\n", &[]);
 //! let report = broken.unwrap_err();
-//! assert!(report.render().contains("relayd.conf:2:21"));
+//! assert!(report.render().contains("relayd.conf:2:19"));
 //! # Ok::<(), String>(())
 //! ```
 //!
