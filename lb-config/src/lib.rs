@@ -30,19 +30,26 @@
 //! - [`lexer`]: tokens, macros, includes, comments, line continuation, quotes.
 //! - `parser` (internal): the grammar, with error recovery.
 //! - [`model`]: the typed configuration.
+//! - [`build`]: [`resolve`] names and validate checks into a [`Plan`].
+//! - [`running`]: [`Plan::start`] starts tables, monitors and relays; [`Running::reload`]
+//!   applies a new plan by difference.
 //! - [`diag`]: [`Diagnostic`], [`Report`]: positioned errors and warnings, rendered with
 //!   `codespan-reporting`.
 #![warn(missing_docs)]
 
+pub mod build;
 pub mod diag;
 pub mod lexer;
 pub mod model;
 mod parser;
+pub mod running;
 
 use std::path::Path;
 
+pub use build::{resolve, Plan};
 pub use diag::{Diagnostic, Report, Severity, Span};
 pub use model::Config;
+pub use running::{ReloadReport, Running, StartError};
 
 /// A configuration that parsed without errors, and its warnings.
 #[derive(Clone, Debug)]
