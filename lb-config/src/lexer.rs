@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::diag::{Diagnostic, FileId, Sources, Span};
+pub use crate::token::{Tok, Token};
 
 /// Includes nested deeper than this are an error (a file including itself stops here).
 pub const MAX_INCLUDE_DEPTH: usize = 16;
@@ -24,56 +25,6 @@ pub const MAX_FILES: usize = 256;
 
 /// Reads an included file's bytes (the file system, or memory in tests).
 pub type Reader = Box<dyn Fn(&Path) -> std::io::Result<Vec<u8>>>;
-
-/// What a token is.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Tok {
-    /// An unquoted word: a keyword, a name, a number or an address.
-    Word(String),
-    /// A quoted string (never a keyword).
-    Str(String),
-    /// The end of a line: statements end here.
-    Newline,
-    /// One of `{ } < > = , ! ( )`.
-    Punct(char),
-    /// The end of the input.
-    Eof,
-}
-
-/// A token and where it was written.
-#[derive(Clone, Debug)]
-pub struct Token {
-    /// The token.
-    pub tok: Tok,
-    /// Where: for text from a macro, the `$name` that expanded it.
-    pub span: Span,
-}
-
-impl Token {
-    /// The text of a word or a string.
-    pub fn text(&self) -> Option<&str> {
-        match &self.tok {
-            Tok::Word(s) | Tok::Str(s) => Some(s),
-            _ => None,
-        }
-    }
-
-    /// Whether this is the unquoted word `kw`.
-    pub fn is(&self, kw: &str) -> bool {
-        matches!(&self.tok, Tok::Word(w) if w == kw)
-    }
-
-    /// How the token reads in a message.
-    pub fn describe(&self) -> String {
-        match &self.tok {
-            Tok::Word(w) => format!("`{w}`"),
-            Tok::Str(s) => format!("\"{s}\""),
-            Tok::Newline => "the end of the line".into(),
-            Tok::Punct(c) => format!("`{c}`"),
-            Tok::Eof => "the end of the file".into(),
-        }
-    }
-}
 
 /// A macro's value and whether it came from the command line (those win over the file's).
 #[derive(Clone, Debug)]

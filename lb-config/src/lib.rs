@@ -27,7 +27,8 @@
 //!
 //! ## Map
 //!
-//! - [`lexer`]: tokens, macros, includes, comments, line continuation, quotes.
+//! - [`token`]: [`Tok`](token::Tok), [`Token`](token::Token).
+//! - [`lexer`]: macros, includes, comments, line continuation, quotes.
 //! - `parser` (internal): the grammar, with error recovery.
 //! - [`model`]: the typed configuration.
 //! - [`build`]: [`resolve`] names and validate checks into a [`Plan`].
@@ -43,6 +44,7 @@ pub mod lexer;
 pub mod model;
 mod parser;
 pub mod running;
+pub mod token;
 
 use std::path::Path;
 
