@@ -282,6 +282,18 @@ impl Running {
     pub async fn reload(&mut self, plan: Plan) -> Result<ReloadReport, StartError> {
         let mut report = ReloadReport::default();
         let mut old: Vec<RunningRelay> = std::mem::take(&mut self.relays);
+        // Relays gone from the file let go of their ports first: a new relay may take one.
+        let (gone, kept): (Vec<_>, Vec<_>) = old
+            .into_iter()
+            .partition(|r| !plan.config.relays.iter().any(|d| d.name == r.def.name));
+        old = kept;
+        for r in gone {
+            for h in &r.handles {
+                h.stop_accepting().await;
+            }
+            report.removed.push(r.def.name.clone());
+            retire(r);
+        }
         let mut next = Vec::new();
         let mut failed = None;
         for def in &plan.config.relays {
@@ -331,10 +343,6 @@ impl Running {
             self.relays = next;
             return Err(e);
         }
-        for gone in old {
-            report.removed.push(gone.def.name.clone());
-            retire(gone);
-        }
         self.relays = next;
         self.plan = plan;
         Ok(report)
@@ -363,10 +371,13 @@ fn update_hosts(plan: &Plan, relay: &RunningRelay, report: &mut ReloadReport) {
         else {
             continue;
         };
+        // A checked table takes a new host once its first check passes, as relayd.
+        let checked = relay.monitors.iter().any(|m| Arc::ptr_eq(m.table(), table));
+        let health = if checked { Health::Unknown } else { Health::Up };
         for (name, ip) in &wanted {
             if !have.contains(name) {
                 let host = Host::new(name.clone(), std::net::SocketAddr::new(*ip, port));
-                if handle.add_host(table.name(), host, Health::Up).is_ok() {
+                if handle.add_host(table.name(), host, health).is_ok() {
                     report.hosts_added.push(format!("{} {name}", table.name()));
                 }
             }
