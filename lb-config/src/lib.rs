@@ -34,6 +34,7 @@
 //! - [`build`]: [`resolve`] names and validate checks into a [`Plan`].
 //! - [`running`]: [`Plan::start`] starts tables, monitors and relays; [`Running::reload`]
 //!   applies a new plan by difference.
+//! - [`status`]: [`Status`]: stats as Prometheus text or a JSON summary.
 //! - [`diag`]: [`Diagnostic`], [`Report`]: positioned errors and warnings, rendered with
 //!   `codespan-reporting`.
 #![warn(missing_docs)]
@@ -44,6 +45,7 @@ pub mod lexer;
 pub mod model;
 mod parser;
 pub mod running;
+pub mod status;
 pub mod token;
 
 use std::path::Path;
@@ -52,6 +54,7 @@ pub use build::{resolve, Plan};
 pub use diag::{Diagnostic, Report, Severity, Span};
 pub use model::Config;
 pub use running::{ReloadReport, Running, StartError};
+pub use status::Status;
 
 /// A configuration that parsed without errors, and its warnings.
 #[derive(Clone, Debug)]
