@@ -58,17 +58,6 @@ fn load(args: &Args, macros: &[(String, String)]) -> Result<Plan, Report> {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let level = match args.verbose {
-        0 => "warn,lb_config=info",
-        1 => "info",
-        _ => "debug",
-    };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| level.into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let macros = match macros(&args) {
         Ok(m) => m,
         Err(e) => {
@@ -87,6 +76,21 @@ fn main() -> ExitCode {
         println!("configuration OK");
         return ExitCode::SUCCESS;
     }
+    // The file's `log state changes` / `log connection` choose what is logged, like -v.
+    let globals = &plan.config.globals;
+    let level = match (args.verbose, globals.log_connections) {
+        (0, false) if globals.log_state_changes => "warn,lb_config=info,lb_health=info",
+        (0, false) => "warn",
+        (0, true) => "warn,lb_config=info,lb_health=info,lb_relay=debug",
+        (1, _) => "info",
+        _ => "debug",
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| level.into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
