@@ -30,9 +30,12 @@
 //! - [`health`] (`lb-health`): the `Monitor` and its checks, `Passive` ejections (tokio).
 //! - [`relay`] (`lb-relay`): the TCP `Relay` with failover, timeouts, PROXY protocol
 //!   and drain (tokio).
+//! - [`config`] (`lb-config`): relayd.conf (and Halon's load-balancer block): parse,
+//!   report errors with their place, build the running relays, reload by difference.
 //! - [`service`]: [`Balance`](service::Balance), a `tower::Service` over inner services.
 #![warn(missing_docs)]
 
+pub use lb_config as config;
 pub use lb_core as core;
 pub use lb_health as health;
 pub use lb_policies as policies;

@@ -1,0 +1,282 @@
+//! From a parsed configuration to what runs: host names resolved (std's resolver),
+//! checks validated ([`resolve`] into a [`Plan`]), then tables, monitors and relays
+//! started ([`Plan::start`]).
+//!
+//! As in relayd, health belongs to a relay's service: each `forward to <table>` of
+//! each relay gets its own table instance, named `table:port` like relayd's, checked
+//! on the port the relay forwards to (the forward's `port`, else the listen port).
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
+
+use lb_core::{Balancer, HashKey, Host, Select, Table};
+use lb_health::{Binary, Check, Http, Monitor, Script, SendExpect, Tcp, Tls, TlsOptions};
+use lb_policies::{
+    Consistent, LeastStates, LoadBalance, PowerOfTwo, Random, RoundRobin, SourceHash, StickyAddress,
+};
+
+use crate::diag::{Diagnostic, Report};
+use crate::model::{CheckDef, CheckKind, Config, Forward, ListenAddr, Mode, RelayDef};
+use crate::Parsed;
+
+/// A configuration with its names resolved and its checks validated: ready to start.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    /// The configuration.
+    pub config: Config,
+    /// Each table's hosts: (name, address), in order.
+    pub hosts: HashMap<String, Vec<(String, IpAddr)>>,
+    /// Warnings of the parse, and the files read.
+    pub report: Report,
+}
+
+/// Resolves host and listen names and validates checks and tables.
+///
+/// # Errors
+///
+/// The report with an error for each name that does not resolve, each invalid check
+/// and each empty table a relay forwards to.
+pub fn resolve(parsed: Parsed) -> Result<Plan, Report> {
+    let Parsed { config, mut report } = parsed;
+    let mut hosts = HashMap::new();
+    for table in &config.tables {
+        let mut list = Vec::new();
+        for h in &table.hosts {
+            match lookup(&h.name) {
+                Ok(addrs) if addrs.len() == 1 => list.push((h.name.clone(), addrs[0])),
+                Ok(addrs) => {
+                    list.extend(addrs.into_iter().map(|a| (format!("{} ({a})", h.name), a)))
+                }
+                Err(e) => report.diagnostics.push(Diagnostic::error(
+                    h.span.clone(),
+                    format!("host name {} does not resolve: {e}", h.name),
+                    "expected an IP address or a name the resolver knows",
+                )),
+            }
+        }
+        hosts.insert(table.name.clone(), list);
+    }
+    for relay in &config.relays {
+        for l in &relay.listen {
+            if let Some(ListenAddr::Name(n)) = &l.addr {
+                if let Err(e) = lookup(n) {
+                    report.diagnostics.push(Diagnostic::error(
+                        l.span.clone(),
+                        format!("listen address {n} does not resolve: {e}"),
+                        "expected an IP address, `*` or a resolvable name",
+                    ));
+                }
+            }
+        }
+        for f in &relay.forwards {
+            if hosts.get(&f.table).is_some_and(Vec::is_empty)
+                && config
+                    .tables
+                    .iter()
+                    .any(|t| t.name == f.table && t.hosts.is_empty())
+            {
+                report.diagnostics.push(Diagnostic::error(f.span.clone(), format!("table <{}> has no hosts", f.table), "expected a table with at least one host").with_note("lb starts a relay only on a table with hosts; add them to the file (a reload adds more later)"));
+            }
+            if let Some(c) = &f.check {
+                if let Err(e) = make_check(c) {
+                    report.diagnostics.push(Diagnostic::error(
+                        c.span.clone(),
+                        format!("invalid check: {e}"),
+                        "expected a check lb-health accepts",
+                    ));
+                }
+            }
+        }
+    }
+    if report.has_errors() {
+        Err(report)
+    } else {
+        Ok(Plan {
+            config,
+            hosts,
+            report,
+        })
+    }
+}
+
+fn lookup(name: &str) -> Result<Vec<IpAddr>, String> {
+    if let Ok(ip) = name.parse::<IpAddr>() {
+        return Ok(vec![ip]);
+    }
+    let addrs: Vec<IpAddr> = (name, 0)
+        .to_socket_addrs()
+        .map_err(|e| e.to_string())?
+        .map(|a| a.ip())
+        .collect();
+    let mut unique = Vec::new();
+    for a in addrs {
+        if !unique.contains(&a) {
+            unique.push(a);
+        }
+    }
+    if unique.is_empty() {
+        return Err("no address".into());
+    }
+    Ok(unique)
+}
+
+/// The lb-health check for a `check` line.
+pub fn make_check(def: &CheckDef) -> Result<Box<dyn Check>, lb_health::Error> {
+    fn http(tls: bool, h: Http, host: &Option<String>) -> Result<Box<dyn Check>, lb_health::Error> {
+        let h = match host {
+            Some(host) => h.host(host)?,
+            None => h,
+        };
+        Ok(Box::new(if tls { h.tls(TlsOptions::new()) } else { h }))
+    }
+    Ok(match &def.kind {
+        CheckKind::Tcp => Box::new(Tcp),
+        CheckKind::Tls => Box::new(Tls::new()),
+        CheckKind::HttpCode {
+            tls,
+            path,
+            host,
+            code,
+        } => http(*tls, Http::code(path, *code)?, host)?,
+        CheckKind::HttpDigest {
+            tls,
+            path,
+            host,
+            digest,
+        } => http(*tls, Http::digest(path, digest)?, host)?,
+        CheckKind::SendExpect { send, expect, tls } => {
+            let c = if send.is_empty() {
+                SendExpect::banner(expect)?
+            } else {
+                SendExpect::new(send.as_bytes().to_vec(), expect)?
+            };
+            Box::new(if *tls { c.tls(TlsOptions::new()) } else { c })
+        }
+        CheckKind::Binary { send, expect, tls } => {
+            let c = Binary::new(send, expect)?;
+            Box::new(if *tls { c.tls(TlsOptions::new()) } else { c })
+        }
+        CheckKind::Script(path) => Box::new(Script::new(path)),
+    })
+}
+
+/// The addresses a relay listens on, grouped by port (one lb relay per port).
+pub(crate) fn listen_groups(def: &RelayDef) -> Vec<(u16, Vec<IpAddr>)> {
+    let mut groups: Vec<(u16, Vec<IpAddr>)> = Vec::new();
+    for l in &def.listen {
+        let ips = match &l.addr {
+            None => vec![IpAddr::V4(Ipv4Addr::UNSPECIFIED)],
+            Some(ListenAddr::Ip(ip)) => vec![*ip],
+            Some(ListenAddr::Name(n)) => lookup(n).unwrap_or_default(),
+        };
+        match groups.iter_mut().find(|(p, _)| *p == l.port) {
+            Some((_, v)) => v.extend(
+                ips.into_iter()
+                    .filter(|ip| !v.contains(ip))
+                    .collect::<Vec<_>>(),
+            ),
+            None => groups.push((l.port, ips)),
+        }
+    }
+    groups
+}
+
+/// A table instance for one forward of one relay listening on `port`.
+pub(crate) fn make_table(
+    plan: &Plan,
+    f: &Forward,
+    port: u16,
+) -> Result<Arc<Table<Host>>, lb_core::Error> {
+    let backend_port = f.port.unwrap_or(port);
+    let hosts = plan.hosts.get(&f.table).cloned().unwrap_or_default();
+    let table = Table::builder(format!("{}:{backend_port}", f.table))
+        .hosts(
+            hosts
+                .into_iter()
+                .map(|(n, ip)| Host::new(n, SocketAddr::new(ip, backend_port))),
+        )
+        .build()?;
+    if plan
+        .config
+        .tables
+        .iter()
+        .any(|t| t.name == f.table && t.disabled)
+    {
+        table.set_admin_all(lb_core::Admin::Disabled);
+    }
+    Ok(table)
+}
+
+/// The balancer of a forward: its mode, key and (relay-wide) stickiness.
+pub(crate) fn make_balancer(
+    table: &Arc<Table<Host>>,
+    f: &Forward,
+    sticky: bool,
+) -> Arc<dyn Select<Host>> {
+    let key = f.key.as_ref().and_then(|(k, _)| HashKey::parse(k).ok());
+    fn bind<P: lb_core::Policy + 'static>(
+        t: &Arc<Table<Host>>,
+        p: P,
+        sticky: bool,
+    ) -> Arc<dyn Select<Host>> {
+        if sticky {
+            Balancer::new(t, StickyAddress::new(p))
+        } else {
+            Balancer::new(t, p)
+        }
+    }
+    match f.mode {
+        Mode::RoundRobin => bind(table, RoundRobin::new(), sticky),
+        Mode::Random => bind(table, Random::new(), sticky),
+        Mode::LeastStates => bind(table, LeastStates::new(), sticky),
+        Mode::PowerOfTwo => bind(table, PowerOfTwo::new(), sticky),
+        Mode::SourceHash => bind(
+            table,
+            key.map(SourceHash::with_key).unwrap_or_default(),
+            sticky,
+        ),
+        Mode::LoadBalance => bind(
+            table,
+            key.map(LoadBalance::with_key).unwrap_or_default(),
+            sticky,
+        ),
+        Mode::Consistent => {
+            let c = Consistent::new();
+            bind(
+                table,
+                match key {
+                    Some(k) => c.with_key(k),
+                    None => c,
+                },
+                sticky,
+            )
+        }
+    }
+}
+
+/// The monitor of a forward's table, if it has a check.
+pub(crate) fn make_monitor(
+    plan: &Plan,
+    table: &Arc<Table<Host>>,
+    f: &Forward,
+    port: u16,
+) -> Result<Option<Monitor>, lb_health::Error> {
+    let Some(def) = &f.check else { return Ok(None) };
+    let g = &plan.config.globals;
+    let retry = plan
+        .config
+        .tables
+        .iter()
+        .find(|t| t.name == f.table)
+        .and_then(|t| t.hosts.iter().map(|h| h.retry).max())
+        .unwrap_or(0);
+    let monitor = Monitor::builder(table.clone())
+        .check(make_check(def)?)
+        .interval(f.interval.unwrap_or(g.interval))
+        .timeout(f.timeout.unwrap_or(g.timeout))
+        .retry(retry)
+        .port(f.port.unwrap_or(port))
+        .start()?;
+    Ok(Some(monitor))
+}
