@@ -9,6 +9,10 @@ use arc_swap::ArcSwap;
 use crate::table::Observer;
 use crate::{Backend, Context, Error, HostSlot, Lease, Order, Policy, Result, Snapshot, Table};
 
+mod updates;
+
+use updates::Updates;
+
 /// A snapshot and the plan its policy built from it, swapped together.
 struct Prepared<Plan, B> {
     snapshot: Arc<Snapshot<B>>,
@@ -45,26 +49,28 @@ pub struct Balancer<P: Policy, B: Backend = crate::Host> {
     table: Arc<Table<B>>,
     policy: P,
     prepared: ArcSwap<Prepared<P::Plan, B>>,
+    updates: Updates<B>,
 }
 
 impl<P: Policy, B: Backend> Balancer<P, B> {
-    /// Binds `policy` to `table`. The plan for the current snapshot is built here.
+    /// Binds `policy` to `table`. The plan for the current snapshot is built here, on
+    /// the caller's thread (for a large consistent-hash table, a costly step: call it
+    /// where blocking is fine).
     pub fn new(table: &Arc<Table<B>>, policy: P) -> Arc<Self> {
         let snapshot = table.snapshot();
         let plan = policy.plan(&snapshot, None);
         let this = Arc::new(Balancer {
             table: table.clone(),
+            updates: Updates::new(snapshot.version()),
             policy,
             prepared: ArcSwap::from_pointee(Prepared { snapshot, plan }),
         });
         let observer: Weak<dyn Observer<B>> = Arc::downgrade(&this) as Weak<dyn Observer<B>>;
-        // Under the table's write lock: catch up with a snapshot published meanwhile,
-        // then receive every later one.
-        table.observe(observer, |current| {
-            if current.version() != this.prepared.load().snapshot.version() {
-                this.publish(current);
-            }
-        });
+        // Every snapshot after `current` is offered by its writer; catch up with those
+        // published since the plan above was built.
+        let current = table.observe(observer);
+        this.offer(&current);
+        this.settle(current.version());
         this
     }
 
@@ -132,19 +138,6 @@ fn no_usable_host<B: Backend>(snap: &Snapshot<B>) -> Error {
     Error::NoUsableHost {
         table: snap.table().to_owned(),
         hosts: snap.len(),
-    }
-}
-
-impl<P: Policy, B: Backend> Observer<B> for Balancer<P, B> {
-    fn publish(&self, snapshot: &Arc<Snapshot<B>>) {
-        let previous = self.prepared.load();
-        let plan = self
-            .policy
-            .plan(snapshot, Some((&previous.snapshot, &previous.plan)));
-        self.prepared.store(Arc::new(Prepared {
-            snapshot: snapshot.clone(),
-            plan,
-        }));
     }
 }
 

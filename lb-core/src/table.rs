@@ -14,6 +14,7 @@ use arc_swap::ArcSwap;
 use parking_lot::Mutex;
 
 mod builder;
+mod deliver;
 mod listeners;
 
 pub use crate::event::{Change, ListenerId, TableEvent};
@@ -22,6 +23,7 @@ pub(crate) use listeners::Observer;
 
 use crate::event::Listener;
 use crate::snapshot::Members;
+use deliver::{Delivery, Published};
 use crate::{
     Admin, Backend, BackendId, Error, Health, Host, HostSlot, HostStats, Result, Snapshot, Weight,
 };
@@ -57,6 +59,7 @@ pub struct Table<B = Host> {
     name: Arc<str>,
     current: ArcSwap<Snapshot<B>>,
     writer: Mutex<Writer<B>>,
+    delivery: Delivery,
 }
 
 impl<B: Backend> Table<B> {
@@ -216,9 +219,9 @@ impl<B: Backend> Table<B> {
             health_all.into(),
             admin_all.into(),
         );
-        let event = self.commit(&mut w, next, id, name, Change::Added);
+        let published = self.commit(&mut w, next, id, name, Change::Added);
         drop(w);
-        self.notify(event);
+        self.publish(published);
         Ok(id)
     }
 
@@ -249,9 +252,9 @@ impl<B: Backend> Table<B> {
             without(&snap.health, i).into(),
             without(&snap.admin, i).into(),
         );
-        let event = self.commit(&mut w, next, id, name, Change::Removed);
+        let published = self.commit(&mut w, next, id, name, Change::Removed);
         drop(w);
-        self.notify(event);
+        self.publish(published);
         Ok(())
     }
 
@@ -280,12 +283,15 @@ impl<B: Backend> Table<B> {
             }
         }
         let name = snap.host(i).name().to_owned();
-        let event = self.commit(&mut w, next, id, name, change.clone());
+        let published = self.commit(&mut w, next, id, name, change.clone());
         drop(w);
-        self.notify(event);
+        self.publish(published);
         Ok(Some(change))
     }
 
+    /// Makes `next` the current snapshot, under the write lock, and gathers what
+    /// [`publish`](Table::publish) needs once the lock is released: the balancers, the
+    /// listeners and the event. The snapshot's version is its delivery turn.
     fn commit(
         &self,
         w: &mut Writer<B>,
@@ -293,30 +299,33 @@ impl<B: Backend> Table<B> {
         id: BackendId,
         host: String,
         change: Change,
-    ) -> (Vec<Listener>, TableEvent) {
+    ) -> Published<B> {
         let version = next.version;
         w.next_version += 1;
         let next = Arc::new(next);
-        // Observers first, then readers: a balancer's plan is ready when the snapshot
-        // becomes visible through it.
+        let membership = next.membership_version() != self.current.load().membership_version();
+        let mut observers = Vec::with_capacity(w.observers.len());
         w.observers.retain(|o| match o.upgrade() {
             Some(o) => {
-                o.publish(&next);
+                observers.push(o);
                 true
             }
             None => false,
         });
-        self.current.store(next);
-        (
-            w.listeners.iter().map(|(_, l)| l.clone()).collect(),
-            TableEvent {
+        self.current.store(next.clone());
+        Published {
+            snapshot: next,
+            membership,
+            observers,
+            listeners: w.listeners.iter().map(|(_, l)| l.clone()).collect(),
+            event: TableEvent {
                 table: self.name.clone(),
                 id,
                 host,
                 change,
                 version,
             },
-        )
+        }
     }
 }
 
