@@ -1,5 +1,14 @@
 //! [`Balancer`]: a policy bound to a table, with its plan kept current; the picks and
 //! [`Candidates`] it hands out.
+//!
+//! A balancer keeps the snapshot it picks from and the plan its policy derived from it,
+//! and swaps the two together. It follows the table as described in
+//! [`table`](crate::table): a health or admin change is applied by its writer before the
+//! write returns (a policy derives it in O(hosts)); a membership change is rebuilt by
+//! the thread that made it, outside the table's lock, one rebuild at a time per
+//! balancer, while the previous plan serves picks. A health change made during a
+//! rebuild does not wait for it: the rebuilding thread applies the newest snapshot when
+//! it is done, so the balancer then reflects both changes.
 
 use std::fmt;
 use std::sync::{Arc, Weak};
@@ -21,10 +30,10 @@ struct Prepared<Plan, B> {
 
 /// A [`Policy`] bound to a [`Table`]: the thing you pick hosts from.
 ///
-/// The balancer registers with its table and rebuilds the policy's plan whenever the
-/// table publishes a snapshot, before the snapshot is visible through the balancer. A
-/// pick is then one atomic load, the policy's `order` and a lease: no lock, no
-/// allocation. Several balancers (different policies, different relays) can share one
+/// The balancer registers with its table and derives the policy's plan from every
+/// snapshot the table publishes, storing the snapshot and its plan together (see the
+/// [module docs](self) for when and on which thread). A pick is then one atomic load,
+/// the policy's `order` and a lease: no lock, no allocation. Several balancers (different policies, different relays) can share one
 /// table and its hosts' counters.
 ///
 /// ```
