@@ -24,8 +24,7 @@ use criterion::measurement::{Measurement, ValueFormatter};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use lb_core::{Balancer, Health, Host, Policy, Table};
 use lb_policies::{
-    Consistent, LeastStates, LoadBalance, PowerOfTwo, Random, RoundRobin, SourceHash,
-    StickyAddress,
+    Consistent, LeastStates, LoadBalance, PowerOfTwo, Random, RoundRobin, SourceHash, StickyAddress,
 };
 
 const SIZES: [usize; 2] = [8, 1024];

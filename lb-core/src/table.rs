@@ -44,10 +44,10 @@ pub(crate) use listeners::Observer;
 
 use crate::event::Listener;
 use crate::snapshot::Members;
-use deliver::{Delivery, Published};
 use crate::{
     Admin, Backend, BackendId, Error, Health, Host, HostSlot, HostStats, Result, Snapshot, Weight,
 };
+use deliver::{Delivery, Published};
 
 /// What writers change under the table's lock.
 struct Writer<B> {

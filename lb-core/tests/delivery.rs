@@ -14,11 +14,7 @@ use lb_core::{Change, Health, Table};
 const DEADLINE: Duration = Duration::from_secs(20);
 
 fn table(n: u8) -> Arc<Table<SocketAddr>> {
-    Table::new(
-        "t",
-        (1..=n).map(|i| SocketAddr::from(([10, 0, 0, i], 80))),
-    )
-    .unwrap()
+    Table::new("t", (1..=n).map(|i| SocketAddr::from(([10, 0, 0, i], 80)))).unwrap()
 }
 
 /// Runs `f` on a thread and waits for it at most [`DEADLINE`]: a writer stuck waiting
@@ -63,11 +59,14 @@ fn concurrent_writers_are_heard_in_version_order() {
     assert_eq!(*heard, expected);
 }
 
+/// Which listener heard which version, on which thread.
+type Heard = (&'static str, u64, thread::ThreadId);
+
 #[test]
 fn a_write_made_by_a_listener_is_heard_right_after_the_current_event() {
     let t = table(3);
     let (a, b) = (t.snapshot().id(0), t.snapshot().id(1));
-    let heard: Arc<Mutex<Vec<(&str, u64, thread::ThreadId)>>> = Arc::default();
+    let heard: Arc<Mutex<Vec<Heard>>> = Arc::default();
     let (log1, log2) = (heard.clone(), heard.clone());
     let weak = Arc::downgrade(&t);
     t.on_change(move |e| {
@@ -91,7 +90,12 @@ fn a_write_made_by_a_listener_is_heard_right_after_the_current_event() {
     let me = thread::current().id();
     assert_eq!(
         *heard.lock().unwrap(),
-        [("first", 2, me), ("second", 2, me), ("first", 3, me), ("second", 3, me)]
+        [
+            ("first", 2, me),
+            ("second", 2, me),
+            ("first", 3, me),
+            ("second", 3, me)
+        ]
     );
     assert_eq!(t.snapshot().usable(), &[2]);
     // Later writes are delivered as usual.
@@ -137,7 +141,11 @@ fn a_panicking_listener_does_not_stall_later_deliveries() {
         t.set_health(a, Health::Down, "write then panic").unwrap();
     }));
     assert!(second.is_err());
-    assert_eq!(t.snapshot().health(1), Health::Down, "the queued write was made");
+    assert_eq!(
+        t.snapshot().health(1),
+        Health::Down,
+        "the queued write was made"
+    );
     let t3 = t.clone();
     within_deadline(move || {
         t3.set_health(a, Health::Up, "check ok").unwrap();

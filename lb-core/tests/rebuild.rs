@@ -73,7 +73,11 @@ fn a_health_change_does_not_wait_for_a_rebuild() {
         let table = table.clone();
         thread::spawn(move || table.add(addr(4), Health::Up).unwrap())
     };
-    assert_eq!(entered.recv_timeout(DEADLINE), Ok(2), "the rebuild for version 2 runs");
+    assert_eq!(
+        entered.recv_timeout(DEADLINE),
+        Ok(2),
+        "the rebuild for version 2 runs"
+    );
 
     // A health change meanwhile, from another thread: it returns while the rebuild is
     // still blocked (the rebuild is released only after it returned).
@@ -82,7 +86,9 @@ fn a_health_change_does_not_wait_for_a_rebuild() {
     {
         let table = table.clone();
         thread::spawn(move || {
-            table.set_health(first, Health::Down, "connect refused").unwrap();
+            table
+                .set_health(first, Health::Down, "connect refused")
+                .unwrap();
             done_tx.send(()).unwrap();
         });
     }

@@ -143,7 +143,11 @@ impl RoundRobin {
             let mut found = None;
             for k in 0..MAX_SKIP.min(schedule.len()) {
                 let at = start + k;
-                let i = schedule[if at >= schedule.len() { at - schedule.len() } else { at }];
+                let i = schedule[if at >= schedule.len() {
+                    at - schedule.len()
+                } else {
+                    at
+                }];
                 if snapshot.is_usable(i as usize) {
                     found = Some((k, i as usize));
                     break;
@@ -303,7 +307,12 @@ impl RoundRobin {
             // `hosts` is not empty here: unequal weights need two hosts.
             Smooth::new(&hosts).map_or(Weighted::Off, |s| Weighted::Live(Mutex::new(s)))
         };
-        tracing::debug!(table = snapshot.table(), membership = snapshot.membership_version(), hosts = hosts.len(), "round-robin cycle built");
+        tracing::debug!(
+            table = snapshot.table(),
+            membership = snapshot.membership_version(),
+            hosts = hosts.len(),
+            "round-robin cycle built"
+        );
         weighted
     }
 }
@@ -388,7 +397,10 @@ mod tests {
         let before = b.with_plan(|_, p| p.schedule().map(<[u32]>::as_ptr));
         down(&t, 2);
         up(&t, 2);
-        assert_eq!(b.with_plan(|_, p| p.schedule().map(<[u32]>::as_ptr)), before);
+        assert_eq!(
+            b.with_plan(|_, p| p.schedule().map(<[u32]>::as_ptr)),
+            before
+        );
         // A new weight is a new membership: a new cycle.
         let id = t.snapshot().id(2);
         t.set_weight(id, lb_core::Weight::new(1).unwrap()).unwrap();

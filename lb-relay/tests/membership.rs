@@ -28,7 +28,8 @@ impl Policy for Gate {
     type Plan = ();
 
     fn plan<B: lb_core::Backend>(&self, snap: &Snapshot<B>, prev: Option<(&Snapshot<B>, &())>) {
-        let rebuild = prev.is_some_and(|(p, _)| p.membership_version() != snap.membership_version());
+        let rebuild =
+            prev.is_some_and(|(p, _)| p.membership_version() != snap.membership_version());
         if rebuild && self.armed.swap(false, Ordering::SeqCst) {
             let _ = self.entered.lock().unwrap().send(());
             // Bounded: on a blocked runtime the release never comes and the test fails.
@@ -79,7 +80,10 @@ async fn add_host_rebuilds_off_the_runtime_thread() {
         assert_eq!(balancer.snapshot().len(), 1);
         release.send(()).unwrap();
     };
-    let (added, ()) = bounded("the host to be added", async { tokio::join!(add, meanwhile) }).await;
+    let (added, ()) = bounded("the host to be added", async {
+        tokio::join!(add, meanwhile)
+    })
+    .await;
     assert_eq!(added.unwrap(), b.id());
     // Both changes are served: the new host, and a's last health.
     let served = balancer.snapshot();

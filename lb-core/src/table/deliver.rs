@@ -50,10 +50,13 @@ struct Turn {
     skipped: BTreeSet<u64>,
 }
 
+/// Events queued on this thread for one table (by address of its `Delivery`) while it
+/// delivers that table's events: written by its listeners, each with its version.
+type Queued = (usize, VecDeque<(u64, Batch)>);
+
 thread_local! {
-    /// The tables whose events this thread is delivering (by address of their
-    /// `Delivery`), each with the events written meanwhile by its listeners.
-    static DELIVERING: RefCell<Vec<(usize, VecDeque<(u64, Batch)>)>> = const { RefCell::new(Vec::new()) };
+    /// The tables whose events this thread is delivering, innermost last.
+    static DELIVERING: RefCell<Vec<Queued>> = const { RefCell::new(Vec::new()) };
 }
 
 impl Delivery {
@@ -165,10 +168,7 @@ impl<B: Backend> Table<B> {
         for o in &observers {
             o.offer(&snapshot);
         }
-        self.deliver(
-            event.version,
-            Batch { listeners, event },
-        );
+        self.deliver(event.version, Batch { listeners, event });
         if membership {
             for o in &observers {
                 o.settle(snapshot.version());
