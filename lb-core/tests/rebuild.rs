@@ -137,3 +137,52 @@ fn membership_changes_return_with_balancers_ready() {
     assert_eq!(balancer.snapshot().len(), 2);
     assert_eq!(balancer.snapshot().version(), table.snapshot().version());
 }
+
+/// Counts its plans; orders nothing.
+struct Plain;
+
+impl Policy for Plain {
+    type Plan = usize;
+    fn plan<B: Backend>(&self, snap: &Snapshot<B>, _: Option<(&Snapshot<B>, &usize)>) -> usize {
+        snap.len()
+    }
+    fn order<B: Backend>(&self, _: &usize, _: &Snapshot<B>, _: &Context<'_>, _: &mut Order) {}
+}
+
+#[test]
+fn concurrent_health_and_membership_writers_leave_balancers_current() {
+    let table = Table::new("t", [addr(1), addr(2), addr(3), addr(4)]).unwrap();
+    let balancers = [Balancer::new(&table, Plain), Balancer::new(&table, Plain)];
+    let health: Vec<_> = (0..3)
+        .map(|k| {
+            let table = table.clone();
+            thread::spawn(move || {
+                let id = table.snapshot().id(k);
+                for w in 0..300 {
+                    let h = if w % 2 == 0 { Health::Down } else { Health::Up };
+                    table.set_health(id, h, "test").unwrap();
+                }
+            })
+        })
+        .collect();
+    let members = {
+        let table = table.clone();
+        thread::spawn(move || {
+            for _ in 0..100 {
+                let id = table.add(addr(200), Health::Up).unwrap();
+                table.remove(id).unwrap();
+            }
+        })
+    };
+    for t in health {
+        t.join().unwrap();
+    }
+    members.join().unwrap();
+    let last = table.snapshot();
+    assert_eq!(last.version(), 1 + 3 * 300 + 2 * 100);
+    for b in &balancers {
+        // Every writer has returned: each balancer serves the last snapshot.
+        assert_eq!(b.snapshot().version(), last.version());
+        assert_eq!(b.with_plan(|s, plan| (s.len(), *plan)), (4, 4));
+    }
+}
