@@ -196,8 +196,7 @@ pub fn check_summary(
 /// why and who decided.
 pub fn describe_event(ex: &Exchange, origin: Instant, event: &HostEvent) -> String {
     let mut why = event.reason.to_string();
-    if event.kind == EventKind::Health && event.new != Health::Up && event.source == Source::Check
-    {
+    if event.kind == EventKind::Health && event.new != Health::Up && event.source == Source::Check {
         if let Some(detail) = ex
             .monitor_of(&event.table)
             .and_then(|m| m.host_stats(event.id))

@@ -312,7 +312,7 @@ impl Running {
                 },
             };
             if current.shape == shape(&plan, def) {
-                update_hosts(&plan, &current, &mut report);
+                update_hosts(&plan, &current, &mut report).await;
                 report.kept.push(def.name.clone());
                 next.push(RunningRelay {
                     def: def.clone(),
@@ -351,7 +351,7 @@ impl Running {
 
 /// Adds the hosts a table gained and removes those it lost, through the relay handle
 /// (adds first, so a table is never empty on the way).
-fn update_hosts(plan: &Plan, relay: &RunningRelay, report: &mut ReloadReport) {
+async fn update_hosts(plan: &Plan, relay: &RunningRelay, report: &mut ReloadReport) {
     for (model, table) in &relay.tables {
         let wanted = plan.hosts.get(model).cloned().unwrap_or_default();
         let snap = table.snapshot();
@@ -377,19 +377,27 @@ fn update_hosts(plan: &Plan, relay: &RunningRelay, report: &mut ReloadReport) {
         for (name, ip) in &wanted {
             if !have.contains(name) {
                 let host = Host::new(name.clone(), std::net::SocketAddr::new(*ip, port));
-                if handle.add_host(table.name(), host, health).is_ok() {
-                    report.hosts_added.push(format!("{} {name}", table.name()));
+                // Off the runtime's workers: a large consistent table takes a while to rebuild.
+                match handle.add_host(table.name(), host, health).await {
+                    Ok(_) => report.hosts_added.push(format!("{} {name}", table.name())),
+                    Err(error) => {
+                        tracing::warn!(table = %table.name(), host = %name, %error, "reload: host not added")
+                    }
                 }
             }
         }
         for i in 0..snap.len() {
             let slot = snap.host(i);
-            if !wanted.iter().any(|(n, _)| n == slot.name())
-                && handle.remove_host(table.name(), slot.id()).is_ok()
-            {
-                report
+            if wanted.iter().any(|(n, _)| n == slot.name()) {
+                continue;
+            }
+            match handle.remove_host(table.name(), slot.id()).await {
+                Ok(()) => report
                     .hosts_removed
-                    .push(format!("{} {}", table.name(), slot.name()));
+                    .push(format!("{} {}", table.name(), slot.name())),
+                Err(error) => {
+                    tracing::warn!(table = %table.name(), host = %slot.name(), %error, "reload: host not removed")
+                }
             }
         }
     }

@@ -1,5 +1,14 @@
 //! [`Balancer`]: a policy bound to a table, with its plan kept current; the picks and
 //! [`Candidates`] it hands out.
+//!
+//! A balancer keeps the snapshot it picks from and the plan its policy derived from it,
+//! and swaps the two together. It follows the table as described in
+//! [`table`](crate::table): a health or admin change is applied by its writer before the
+//! write returns (a policy derives it in O(hosts)); a membership change is rebuilt by
+//! the thread that made it, outside the table's lock, one rebuild at a time per
+//! balancer, while the previous plan serves picks. A health change made during a
+//! rebuild does not wait for it: the rebuilding thread applies the newest snapshot when
+//! it is done, so the balancer then reflects both changes.
 
 use std::fmt;
 use std::sync::{Arc, Weak};
@@ -9,6 +18,10 @@ use arc_swap::ArcSwap;
 use crate::table::Observer;
 use crate::{Backend, Context, Error, HostSlot, Lease, Order, Policy, Result, Snapshot, Table};
 
+mod updates;
+
+use updates::Updates;
+
 /// A snapshot and the plan its policy built from it, swapped together.
 struct Prepared<Plan, B> {
     snapshot: Arc<Snapshot<B>>,
@@ -17,10 +30,10 @@ struct Prepared<Plan, B> {
 
 /// A [`Policy`] bound to a [`Table`]: the thing you pick hosts from.
 ///
-/// The balancer registers with its table and rebuilds the policy's plan whenever the
-/// table publishes a snapshot, before the snapshot is visible through the balancer. A
-/// pick is then one atomic load, the policy's `order` and a lease: no lock, no
-/// allocation. Several balancers (different policies, different relays) can share one
+/// The balancer registers with its table and derives the policy's plan from every
+/// snapshot the table publishes, storing the snapshot and its plan together (see the
+/// [module docs](self) for when and on which thread). A pick is then one atomic load,
+/// the policy's `order` and a lease: no lock, no allocation. Several balancers (different policies, different relays) can share one
 /// table and its hosts' counters.
 ///
 /// ```
@@ -45,26 +58,28 @@ pub struct Balancer<P: Policy, B: Backend = crate::Host> {
     table: Arc<Table<B>>,
     policy: P,
     prepared: ArcSwap<Prepared<P::Plan, B>>,
+    updates: Updates<B>,
 }
 
 impl<P: Policy, B: Backend> Balancer<P, B> {
-    /// Binds `policy` to `table`. The plan for the current snapshot is built here.
+    /// Binds `policy` to `table`. The plan for the current snapshot is built here, on
+    /// the caller's thread (for a large consistent-hash table, a costly step: call it
+    /// where blocking is fine).
     pub fn new(table: &Arc<Table<B>>, policy: P) -> Arc<Self> {
         let snapshot = table.snapshot();
         let plan = policy.plan(&snapshot, None);
         let this = Arc::new(Balancer {
             table: table.clone(),
+            updates: Updates::new(snapshot.version()),
             policy,
             prepared: ArcSwap::from_pointee(Prepared { snapshot, plan }),
         });
         let observer: Weak<dyn Observer<B>> = Arc::downgrade(&this) as Weak<dyn Observer<B>>;
-        // Under the table's write lock: catch up with a snapshot published meanwhile,
-        // then receive every later one.
-        table.observe(observer, |current| {
-            if current.version() != this.prepared.load().snapshot.version() {
-                this.publish(current);
-            }
-        });
+        // Every snapshot after `current` is offered by its writer; catch up with those
+        // published since the plan above was built.
+        let current = table.observe(observer);
+        this.offer(&current);
+        this.settle(current.version());
         this
     }
 
@@ -134,19 +149,6 @@ fn no_usable_host<B: Backend>(snap: &Snapshot<B>) -> Error {
     Error::NoUsableHost {
         table: Arc::clone(&snap.table),
         hosts: snap.len(),
-    }
-}
-
-impl<P: Policy, B: Backend> Observer<B> for Balancer<P, B> {
-    fn publish(&self, snapshot: &Arc<Snapshot<B>>) {
-        let previous = self.prepared.load();
-        let plan = self
-            .policy
-            .plan(snapshot, Some((&previous.snapshot, &previous.plan)));
-        self.prepared.store(Arc::new(Prepared {
-            snapshot: snapshot.clone(),
-            plan,
-        }));
     }
 }
 

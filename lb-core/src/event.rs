@@ -2,12 +2,36 @@
 //! and the [`ListenerId`] that removes a listener again.
 //!
 //! Listeners are how health monitors, passive health and an operator's logging learn of
-//! changes they did not make. They are called synchronously by the writer, outside the
-//! table's lock, in the order the changes were made. A listener belongs to whoever
-//! registered it: a component that lives shorter than its table (a monitor, a passive
-//! health handle) removes its listener with [`Table::remove_listener`](crate::Table::remove_listener)
-//! when it goes, or the table would keep the closure, and whatever it captured, for its
-//! whole life.
+//! changes they did not make. A listener belongs to whoever registered it: a component
+//! that lives shorter than its table (a monitor, a passive health handle) removes its
+//! listener with [`Table::remove_listener`](crate::Table::remove_listener) when it
+//! goes, or the table would keep the closure, and whatever it captured, for its whole
+//! life.
+//!
+//! # When and where listeners are called
+//!
+//! - **On the writer's thread**, synchronously inside the call that made the change
+//!   (`set_health`, `add`, ...), after the table's lock is released and after the
+//!   table's balancers were handed the new snapshot. A writer can therefore mark its
+//!   own changes with a thread-local and recognise them in its listener (`lb-health`'s
+//!   monitor does).
+//! - **In the order the changes were made**: every listener hears the events of one
+//!   table in increasing [`version`](TableEvent::version), with no gap, whatever the
+//!   threads writing. A writer waits until the event before its own has been
+//!   delivered; so a slow listener delays the next writer, and a listener must not
+//!   wait for another thread's write to the same table.
+//! - **Writes made by a listener** (on its own thread, to the same table) are made at
+//!   once (the snapshot is current when the write returns) but their events are
+//!   delivered after the event being delivered has reached every listener, by the same
+//!   thread, before the outer write returns; events other threads committed in between
+//!   come first. Such an event is delivered outside the listener's write call, so a
+//!   thread-local set around that call is no longer set when it is heard.
+//! - **A listener that panics** unwinds into the writer, like any panic in a call it
+//!   made; the rest of that event's listeners are not called, later events are
+//!   delivered as usual, and events written by that thread's listeners and not yet
+//!   delivered are dropped.
+//! - A **membership change** is heard when it is made, before the balancers have
+//!   rebuilt their plans for it (see [`table`](crate::table)).
 
 use std::borrow::Cow;
 use std::fmt;

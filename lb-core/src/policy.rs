@@ -17,6 +17,13 @@ use crate::{Backend, BackendId, Context, LeaseHook, Snapshot};
 /// table publishes a snapshot: never on the pick path. State that must survive
 /// snapshots (a round-robin cursor) lives in the policy itself.
 ///
+/// A health or admin change is planned by the thread that made it, which may be an
+/// async worker (a relay's passive health mark): for such a snapshot (same
+/// [`membership_version`](Snapshot::membership_version) as `previous`) `plan` must cost
+/// O(hosts) with a small constant, reusing what depends on membership only. Costly
+/// work belongs to membership changes, which the table plans on the thread of the
+/// membership change, outside its lock (see [`table`](crate::table)).
+///
 /// ```
 /// use lb_core::{Backend, Balancer, Context, Order, Policy, Snapshot, Table};
 /// use std::net::SocketAddr;

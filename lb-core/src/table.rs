@@ -1,10 +1,31 @@
 //! [`Table`]: a named set of hosts with health and admin state, published as snapshots.
 //!
-//! Readers load the current [`Snapshot`] through an `ArcSwap` and never wait; writers
-//! serialise on one short lock, build the next snapshot, hand it to observers (the
-//! balancers' plans) before readers can see it, and then tell listeners
-//! ([`TableEvent`], see [`event`](crate::event)) outside the lock. The builder is in
-//! [`TableBuilder`].
+//! Readers load the current [`Snapshot`] through an `ArcSwap` and never wait. Writers
+//! serialise on one short lock that only builds the next snapshot (O(hosts): a few
+//! small arrays), makes it current and takes its version as a delivery turn. Everything
+//! else happens after the lock is released, on the writer's thread:
+//!
+//! 1. **Balancers** are handed the snapshot. A health or admin change keeps the
+//!    membership, so each balancer derives its plan from it at once, in O(hosts) for
+//!    every policy of `lb-policies`; the write returns with every balancer picking from
+//!    it. The one exception: a balancer in the middle of a rebuild for a new membership
+//!    takes the change when that rebuild is done, and the write does not wait for it.
+//! 2. **Listeners** ([`TableEvent`], see [`event`](crate::event)) hear the change, in
+//!    the order the changes were made (by version), on the writer's thread.
+//! 3. For a **membership change** ([`add`](Table::add), [`remove`](Table::remove),
+//!    [`set_weight`](Table::set_weight)), each balancer rebuilds what its policy
+//!    precomputes for the new membership (a consistent-hash table, a smooth cycle),
+//!    still on the writer's thread and outside the lock; the old plan serves picks
+//!    until the new one is stored. These calls return once every balancer picks from
+//!    the new membership: they may take as long as the costliest rebuild (about 145 ms
+//!    for a consistent-hash table of 1024 hosts), so async callers run them where
+//!    blocking is fine (`lb-relay`'s `RelayHandle::add_host` uses tokio's blocking
+//!    pool).
+//!
+//! So a membership change becomes visible to [`snapshot`](Table::snapshot) at once, to
+//! listeners in its turn, and to a balancer's picks when its rebuild is stored. A
+//! health mark never waits for a rebuild, and never for the table's lock longer than
+//! another writer takes to build a snapshot. The builder is in [`TableBuilder`].
 
 use std::borrow::Cow;
 use std::fmt;
@@ -14,6 +35,7 @@ use arc_swap::ArcSwap;
 use parking_lot::Mutex;
 
 mod builder;
+mod deliver;
 mod ejection;
 mod listeners;
 
@@ -26,6 +48,7 @@ use crate::snapshot::Members;
 use crate::{
     Admin, Backend, BackendId, Error, Health, Host, HostSlot, HostStats, Result, Snapshot, Weight,
 };
+use deliver::{Delivery, Published};
 
 /// What writers change under the table's lock.
 struct Writer<B> {
@@ -39,7 +62,8 @@ struct Writer<B> {
 /// Readers ([`snapshot`](Table::snapshot), balancers picking hosts) load an immutable
 /// [`Snapshot`] atomically and never wait. Writers (health checks, passive health, the
 /// operator) change health, admin state, ejections and membership; each change
-/// publishes a new snapshot under a short lock. Each host keeps one state block for its
+/// publishes a new snapshot under a short lock, then updates the balancers and tells
+/// the listeners outside it (see the [module docs](self)). Each host keeps one state block for its
 /// whole life in the table, so active-state counts survive every change.
 ///
 /// ```
@@ -58,6 +82,7 @@ pub struct Table<B = Host> {
     name: Arc<str>,
     current: ArcSwap<Snapshot<B>>,
     writer: Mutex<Writer<B>>,
+    delivery: Delivery,
 }
 
 impl<B: Backend> Table<B> {
@@ -161,7 +186,8 @@ impl<B: Backend> Table<B> {
     }
 
     /// Changes a host's weight: a membership change, which rebuilds what policies
-    /// precompute.
+    /// precompute. Returns once every balancer picks with the new weight; the rebuilds
+    /// run on this thread, outside the table's lock (see the [module docs](self)).
     pub fn set_weight(&self, id: BackendId, weight: Weight) -> Result<Weight> {
         self.change(id, |snap, i| {
             let old = snap.members.weights[i];
@@ -191,6 +217,11 @@ impl<B: Backend> Table<B> {
 
     /// Adds a host at the end of the configuration order, with the given health and
     /// enabled. Fails on a duplicate.
+    ///
+    /// Returns once every balancer of the table picks from the new membership. Their
+    /// rebuilds run on this thread, outside the table's lock, while their old plans
+    /// serve picks and health changes go through: call it where blocking for the
+    /// costliest rebuild is fine (see the [module docs](self)).
     pub fn add(&self, backend: B, health: Health) -> Result<BackendId> {
         let slot = HostSlot::new(backend);
         let id = slot.id();
@@ -223,14 +254,17 @@ impl<B: Backend> Table<B> {
             admin_all.into(),
             ejected_all.into(),
         );
-        let event = self.commit(&mut w, next, id, name, Change::Added);
+        let published = self.commit(&mut w, next, id, name, Change::Added);
         drop(w);
-        self.notify(event);
+        self.publish(published);
         Ok(id)
     }
 
     /// Removes a host. Its live leases stay valid and count on its slot until they are
     /// dropped. Fails for an unknown id, or when it is the last host.
+    ///
+    /// Returns once every balancer picks from the new membership, rebuilding on this
+    /// thread as [`add`](Table::add) does.
     pub fn remove(&self, id: BackendId) -> Result<()> {
         let mut w = self.writer.lock();
         let snap = self.current.load_full();
@@ -257,9 +291,9 @@ impl<B: Backend> Table<B> {
             without(&snap.admin, i).into(),
             without(&snap.ejected, i).into(),
         );
-        let event = self.commit(&mut w, next, id, name, Change::Removed);
+        let published = self.commit(&mut w, next, id, name, Change::Removed);
         drop(w);
-        self.notify(event);
+        self.publish(published);
         Ok(())
     }
 
@@ -288,12 +322,15 @@ impl<B: Backend> Table<B> {
             }
         }
         let name = snap.host(i).name().to_owned();
-        let event = self.commit(&mut w, next, id, name, change.clone());
+        let published = self.commit(&mut w, next, id, name, change.clone());
         drop(w);
-        self.notify(event);
+        self.publish(published);
         Ok(Some(change))
     }
 
+    /// Makes `next` the current snapshot, under the write lock, and gathers what
+    /// [`publish`](Table::publish) needs once the lock is released: the balancers, the
+    /// listeners and the event. The snapshot's version is its delivery turn.
     fn commit(
         &self,
         w: &mut Writer<B>,
@@ -301,30 +338,33 @@ impl<B: Backend> Table<B> {
         id: BackendId,
         host: String,
         change: Change,
-    ) -> (Vec<Listener>, TableEvent) {
+    ) -> Published<B> {
         let version = next.version;
         w.next_version += 1;
         let next = Arc::new(next);
-        // Observers first, then readers: a balancer's plan is ready when the snapshot
-        // becomes visible through it.
+        let membership = next.membership_version() != self.current.load().membership_version();
+        let mut observers = Vec::with_capacity(w.observers.len());
         w.observers.retain(|o| match o.upgrade() {
             Some(o) => {
-                o.publish(&next);
+                observers.push(o);
                 true
             }
             None => false,
         });
-        self.current.store(next);
-        (
-            w.listeners.iter().map(|(_, l)| l.clone()).collect(),
-            TableEvent {
+        self.current.store(next.clone());
+        Published {
+            snapshot: next,
+            membership,
+            observers,
+            listeners: w.listeners.iter().map(|(_, l)| l.clone()).collect(),
+            event: TableEvent {
                 table: self.name.clone(),
                 id,
                 host,
                 change,
                 version,
             },
-        )
+        }
     }
 }
 

@@ -41,7 +41,8 @@
 //! # Membership changes rebuild, minimally
 //!
 //! Adding, removing or re-weighting a host builds a new table (off the pick path: in
-//! [`Policy::plan`], under the table's write lock) shared by every snapshot until the
+//! [`Policy::plan`], on the thread that made the membership change, outside the table's
+//! lock, while the previous table serves picks) shared by every snapshot until the
 //! next membership change. Maglev moves more than the ideal `1/N` of the keys when one
 //! of `N` hosts leaves or joins, and the excess grows with `N^2 / M` (Katran measures
 //! 1.55/N at N = 100, M = 65537). So the size `M` grows with `N`, keeping

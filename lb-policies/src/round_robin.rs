@@ -11,24 +11,43 @@
 //! one.
 //!
 //! **Unequal weights: smooth weighted round-robin** (nginx's algorithm, 2012). Over
-//! every cycle of `S` picks, `S` being the sum of the usable hosts' weights, each host
-//! gets exactly `weight` picks, spread out rather than in bursts. The cycle is
-//! precomputed when a snapshot is published (that is, on every health or admin change)
-//! and a pick reads the entry under an atomic position: O(1). A cycle longer than the
+//! every cycle of `S` picks, `S` being the sum of the configured hosts' weights, each
+//! host gets exactly `weight` picks, spread out rather than in bursts. The cycle depends
+//! only on the membership (hosts and weights): it is precomputed when hosts are added,
+//! removed or re-weighted, and shared by every snapshot until then, so a health or
+//! admin change costs O(hosts) (the cursor's lookup table), never a new cycle. A pick
+//! reads the entry at a shared position: O(1). A cycle longer than the
 //! [schedule limit](RoundRobin::with_schedule_limit) (default 2^20 entries), or too
 //! costly to build, is not precomputed: picks then run nginx's algorithm live under a
-//! small mutex, exactly, restarting its cycle on each new snapshot.
+//! small mutex, exactly, over the same membership.
+//!
+//! **What a down host's share does.** A pick takes the next entry of the cycle whose
+//! host is usable, skipping (and consuming) the entries of hosts that are down,
+//! disabled or draining. So over every pass through the cycle (`S` entries) each usable
+//! host gets exactly its `weight` picks, and the down hosts' entries are simply not
+//! picked: their share is spread over the survivors in proportion to their weights,
+//! pass by pass, and each survivor's picks stay in the smooth order of the full cycle.
+//! A host that comes back takes its entries again from the next pass on. When the
+//! [`MAX_SKIP`] entries after the position all belong to unusable hosts (only when
+//! nearly all the weight is down: the heaviest usable host has less than about
+//! `1 / MAX_SKIP` of it), the pick falls back to relayd's cursor, which keeps every
+//! usable host in rotation without the exact proportions.
 //!
 //! The failover order after a pick is the hosts that follow it in configuration order,
 //! as relayd would scan.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use lb_core::{Backend, Context, Order, Policy, Snapshot};
 use parking_lot::Mutex;
 
 use crate::smooth::{self, Smooth};
+
+/// How many entries of a smooth cycle a pick looks at for a usable host before it falls
+/// back to relayd's cursor (see the [module docs](self)).
+pub const MAX_SKIP: usize = 1024;
 
 /// relayd's round-robin, smooth-weighted when weights differ. See the
 /// [module docs](self).
@@ -63,8 +82,8 @@ impl RoundRobin {
 
     /// Round-robin with the defaults:
     /// - the cursor starts at the first configured host;
-    /// - weights are honoured: smooth weighted round-robin whenever the usable hosts'
-    ///   weights differ, relayd's cursor when they are equal;
+    /// - weights are honoured: smooth weighted round-robin whenever the configured
+    ///   hosts' weights differ, relayd's cursor when they are equal;
     /// - smooth cycles of up to [`DEFAULT_SCHEDULE_LIMIT`](Self::DEFAULT_SCHEDULE_LIMIT)
     ///   entries are precomputed.
     pub fn new() -> Self {
@@ -113,6 +132,44 @@ impl RoundRobin {
     }
 }
 
+impl RoundRobin {
+    /// The next entry of `schedule` whose host is usable, consuming the entries before
+    /// it; `None` when the next [`MAX_SKIP`] entries are all unusable.
+    fn schedule_pick<B: Backend>(&self, schedule: &[u32], snapshot: &Snapshot<B>) -> Option<usize> {
+        let len = schedule.len() as u64;
+        let mut seen = self.position.load(Ordering::Relaxed);
+        loop {
+            let start = (seen % len) as usize;
+            let mut found = None;
+            for k in 0..MAX_SKIP.min(schedule.len()) {
+                let at = start + k;
+                let i = schedule[if at >= schedule.len() {
+                    at - schedule.len()
+                } else {
+                    at
+                }];
+                if snapshot.is_usable(i as usize) {
+                    found = Some((k, i as usize));
+                    break;
+                }
+            }
+            let (skipped, chosen) = match found {
+                Some((k, i)) => (k as u64 + 1, Some(i)),
+                None => (MAX_SKIP.min(schedule.len()) as u64, None),
+            };
+            match self.position.compare_exchange_weak(
+                seen,
+                seen.wrapping_add(skipped),
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return chosen,
+                Err(now) => seen = now,
+            }
+        }
+    }
+}
+
 impl Default for RoundRobin {
     fn default() -> Self {
         Self::new()
@@ -124,7 +181,9 @@ pub struct RoundRobinPlan {
     /// For each configured index, the first usable index at or after it (wrapping).
     /// Empty when no host is usable.
     next_usable: Box<[u32]>,
-    weighted: Weighted,
+    /// The smooth cycle of the membership, shared until hosts or weights change.
+    weighted: Arc<Weighted>,
+    membership: u64,
 }
 
 enum Weighted {
@@ -137,24 +196,29 @@ enum Weighted {
 }
 
 impl RoundRobinPlan {
-    /// Whether picks follow a smooth weighted cycle (the usable weights differ).
+    /// Whether picks follow a smooth weighted cycle (the configured weights differ).
     pub fn is_weighted(&self) -> bool {
-        !matches!(self.weighted, Weighted::Off)
+        !matches!(*self.weighted, Weighted::Off)
     }
 
-    /// The precomputed smooth cycle, as configured host indexes; `None` when weights
-    /// are equal or the cycle is picked live.
+    /// The precomputed smooth cycle over every configured host (usable or not), as
+    /// host indexes; `None` when weights are equal or the cycle is picked live.
     pub fn schedule(&self) -> Option<&[u32]> {
-        match &self.weighted {
+        match &*self.weighted {
             Weighted::Schedule(s) => Some(s),
             _ => None,
         }
+    }
+
+    /// Whether two plans share one smooth cycle (no membership change between them).
+    pub fn shares_cycle_with(&self, other: &RoundRobinPlan) -> bool {
+        Arc::ptr_eq(&self.weighted, &other.weighted)
     }
 }
 
 impl fmt::Debug for RoundRobinPlan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mode = match &self.weighted {
+        let mode = match &*self.weighted {
             Weighted::Off => "cursor".to_owned(),
             Weighted::Schedule(s) => format!("smooth schedule of {}", s.len()),
             Weighted::Live(s) => format!("smooth live, cycle {}", s.lock().period()),
@@ -172,7 +236,7 @@ impl Policy for RoundRobin {
     fn plan<B: Backend>(
         &self,
         snapshot: &Snapshot<B>,
-        _previous: Option<(&Snapshot<B>, &RoundRobinPlan)>,
+        previous: Option<(&Snapshot<B>, &RoundRobinPlan)>,
     ) -> RoundRobinPlan {
         let usable = snapshot.usable();
         let n = snapshot.len();
@@ -188,12 +252,54 @@ impl Policy for RoundRobin {
                 next_usable[i] = next;
             }
         }
-        let hosts: Vec<(u32, u64)> = usable
-            .iter()
-            .map(|&i| (i, u64::from(snapshot.weight(i as usize).get())))
+        let membership = snapshot.membership_version();
+        let weighted = match previous {
+            Some((_, p)) if p.membership == membership => p.weighted.clone(),
+            _ => Arc::new(self.cycle(snapshot)),
+        };
+        let plan = RoundRobinPlan {
+            next_usable: next_usable.into(),
+            weighted,
+            membership,
+        };
+        tracing::trace!(table = snapshot.table(), version = snapshot.version(), plan = ?plan, "round-robin plan built");
+        plan
+    }
+
+    fn order<B: Backend>(
+        &self,
+        plan: &RoundRobinPlan,
+        snapshot: &Snapshot<B>,
+        _ctx: &Context<'_>,
+        order: &mut Order,
+    ) {
+        if plan.next_usable.is_empty() {
+            return;
+        }
+        let chosen = match &*plan.weighted {
+            Weighted::Off => None,
+            Weighted::Schedule(s) => self.schedule_pick(s, snapshot),
+            Weighted::Live(s) => {
+                let mut smooth = s.lock();
+                (0..MAX_SKIP)
+                    .map(|_| smooth.next() as usize)
+                    .find(|&i| snapshot.is_usable(i))
+            }
+        };
+        if let Some(i) = chosen.or_else(|| self.cursor_pick(plan)) {
+            order.prefer(i);
+            order.scan_from(i + 1);
+        }
+    }
+}
+
+impl RoundRobin {
+    /// The smooth cycle over every configured host, for a new membership.
+    fn cycle<B: Backend>(&self, snapshot: &Snapshot<B>) -> Weighted {
+        let hosts: Vec<(u32, u64)> = (0..snapshot.len())
+            .map(|i| (i as u32, u64::from(snapshot.weight(i).get())))
             .collect();
-        let equal = hosts.windows(2).all(|w| w[0].1 == w[1].1);
-        let weighted = if equal {
+        let weighted = if hosts.windows(2).all(|w| w[0].1 == w[1].1) {
             Weighted::Off
         } else if let Some(s) = smooth::schedule(&hosts, self.schedule_limit) {
             Weighted::Schedule(s)
@@ -201,121 +307,15 @@ impl Policy for RoundRobin {
             // `hosts` is not empty here: unequal weights need two hosts.
             Smooth::new(&hosts).map_or(Weighted::Off, |s| Weighted::Live(Mutex::new(s)))
         };
-        let plan = RoundRobinPlan {
-            next_usable: next_usable.into(),
-            weighted,
-        };
-        tracing::debug!(table = snapshot.table(), version = snapshot.version(), plan = ?plan, "round-robin plan built");
-        plan
-    }
-
-    fn order<B: Backend>(
-        &self,
-        plan: &RoundRobinPlan,
-        _snapshot: &Snapshot<B>,
-        _ctx: &Context<'_>,
-        order: &mut Order,
-    ) {
-        let chosen = match &plan.weighted {
-            Weighted::Off => self.cursor_pick(plan),
-            Weighted::Schedule(s) => {
-                let p = self.position.fetch_add(1, Ordering::Relaxed);
-                Some(s[(p % s.len() as u64) as usize] as usize)
-            }
-            Weighted::Live(s) => Some(s.lock().next() as usize),
-        };
-        if let Some(i) = chosen {
-            order.prefer(i);
-            order.scan_from(i + 1);
-        }
+        tracing::debug!(
+            table = snapshot.table(),
+            membership = snapshot.membership_version(),
+            hosts = hosts.len(),
+            "round-robin cycle built"
+        );
+        weighted
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::testing::{candidates, down, picks, table, up};
-    use lb_core::Balancer;
-
-    #[test]
-    fn relayd_cursor_skips_a_down_host() {
-        // hosts: [0 up] [1 DOWN] [2 up]
-        let t = table(&[1, 1, 1]);
-        let b = Balancer::new(&t, RoundRobin::new());
-        assert_eq!(picks(&b, 3), [0, 1, 2]);
-        down(&t, 1);
-        assert_eq!(picks(&b, 4), [0, 2, 0, 2]);
-    }
-
-    #[test]
-    fn cursor_moves_past_the_chosen_host() {
-        // [0 up] [1 DOWN] [2 up] [3 up], cursor at 0
-        let t = table(&[1, 1, 1, 1]);
-        down(&t, 1);
-        let rr = RoundRobin::new();
-        let b = Balancer::new(&t, rr);
-        assert_eq!(picks(&b, 1), [0]);
-        assert_eq!(b.policy().cursor(), 1); // on the down host
-        assert_eq!(picks(&b, 1), [2]); // 1 is skipped, the cursor jumps past 2
-        assert_eq!(b.policy().cursor(), 3);
-        up(&t, 1); // the cursor survives the new snapshot
-        assert_eq!(picks(&b, 3), [3, 0, 1]);
-    }
-
-    #[test]
-    fn failover_follows_configuration_order() {
-        // [0 up] [1 up] [2 DOWN] [3 up]: the pick 1, then 3, then 0.
-        let t = table(&[1, 1, 1, 1]);
-        down(&t, 2);
-        let b = Balancer::new(&t, RoundRobin::new());
-        assert_eq!(candidates(&b), [0, 1, 3]);
-        assert_eq!(candidates(&b), [1, 3, 0]);
-        assert_eq!(candidates(&b), [3, 0, 1]);
-    }
-
-    #[test]
-    fn smooth_weights_have_no_bursts() {
-        // weights a=5 b=1 c=1: nginx's a a b a c a a, twice.
-        let t = table(&[5, 1, 1]);
-        let b = Balancer::new(&t, RoundRobin::new());
-        assert!(b.with_plan(|_, p| p.is_weighted()));
-        assert_eq!(picks(&b, 14), [0, 0, 1, 0, 2, 0, 0, 0, 0, 1, 0, 2, 0, 0]);
-    }
-
-    #[test]
-    fn a_down_host_leaves_the_cycle() {
-        // weights [0: 2] [1: 1, DOWN] [2: 1] -> cycle over 0 and 2: 0 2 0 0 2 0 ...
-        let t = table(&[2, 1, 1]);
-        down(&t, 1);
-        let b = Balancer::new(&t, RoundRobin::new());
-        assert_eq!(
-            b.with_plan(|_, p| p.schedule().map(<[u32]>::to_vec)),
-            Some(vec![0, 2, 0])
-        );
-        assert_eq!(picks(&b, 6), [0, 2, 0, 0, 2, 0]);
-        // Only equal weights are left up: relayd's cursor takes over.
-        down(&t, 0);
-        assert!(!b.with_plan(|_, p| p.is_weighted()));
-        assert_eq!(picks(&b, 2), [2, 2]);
-    }
-
-    #[test]
-    fn live_cycle_picks_the_same_as_the_schedule() {
-        let weights = [3, 1, 4, 1, 5];
-        let scheduled = Balancer::new(&table(&weights), RoundRobin::new());
-        let live = Balancer::new(&table(&weights), RoundRobin::new().with_schedule_limit(0));
-        assert!(live.with_plan(|_, p| p.is_weighted() && p.schedule().is_none()));
-        assert_eq!(picks(&live, 42), picks(&scheduled, 42));
-    }
-
-    #[test]
-    fn no_usable_host_is_an_error_and_keeps_the_cursor() {
-        let t = table(&[1, 1]);
-        let b = Balancer::new(&t, RoundRobin::new());
-        down(&t, 0);
-        down(&t, 1);
-        assert!(b.pick(&Context::new()).is_err());
-        assert_eq!(candidates(&b), Vec::<usize>::new());
-        assert_eq!(b.policy().cursor(), 0);
-    }
-}
+mod tests;

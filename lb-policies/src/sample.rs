@@ -48,14 +48,18 @@ impl Sampler {
     /// A sampler over the usable hosts of `snapshot`, by weight.
     pub fn new<B: Backend>(snapshot: &Snapshot<B>) -> Self {
         let usable = snapshot.usable();
-        let weights: Vec<u64> = usable
-            .iter()
-            .map(|&i| u64::from(snapshot.weight(i as usize).get()))
-            .collect();
-        let equal = weights.windows(2).all(|w| w[0] == w[1]);
+        let all = snapshot.weights();
+        let weight = |i: u32| u64::from(all[i as usize].get());
+        // Equal weights (the common case) need no table, and no allocation to find out.
+        let equal = usable
+            .first()
+            .is_none_or(|&f| usable.iter().all(|&i| weight(i) == weight(f)));
         Sampler {
             columns: usable.len(),
-            alias: (!equal).then(|| AliasTable::new(&weights)),
+            alias: (!equal).then(|| {
+                let weights: Vec<u64> = usable.iter().map(|&i| weight(i)).collect();
+                AliasTable::new(&weights)
+            }),
         }
     }
 
@@ -119,16 +123,32 @@ impl AliasTable {
         let mut units: Vec<u64> = weights.iter().map(|w| w * k).collect();
         let mut keep = vec![total; weights.len()];
         let mut alias: Vec<u32> = (0..weights.len() as u32).collect();
-        let (mut small, mut large): (Vec<usize>, Vec<usize>) =
-            (0..weights.len()).partition(|&j| units[j] < total);
-        while let (Some(s), Some(&l)) = (small.pop(), large.last()) {
+        // Both work lists in one buffer, reserved once: `small` grows from the front,
+        // `large` from the back (together they never hold more than every column).
+        let n = weights.len();
+        let mut lists = vec![0u32; n];
+        let (mut small, mut large) = (0, n);
+        for (j, &u) in units.iter().enumerate() {
+            if u < total {
+                lists[small] = j as u32;
+                small += 1;
+            } else {
+                large -= 1;
+                lists[large] = j as u32;
+            }
+        }
+        while small > 0 && large < n {
+            small -= 1;
+            let s = lists[small] as usize;
+            let l = lists[large] as usize;
             // Column s keeps its own units and is topped up from host l.
             keep[s] = units[s];
             alias[s] = l as u32;
             units[l] -= total - units[s];
             if units[l] < total {
-                large.pop();
-                small.push(l);
+                large += 1;
+                lists[small] = l as u32;
+                small += 1;
             }
         }
         // Units are exact integers that sum to k * total, so when `small` empties every

@@ -23,7 +23,8 @@
 //!   weights), not O(hosts).
 
 /// Schedules longer than this many build steps (entries × distinct weights) are not
-/// precomputed: about 10 ms of work at most, on each health change.
+/// precomputed: about 10 ms of work at most, on each membership change (health changes
+/// reuse the cycle).
 const MAX_BUILD_STEPS: u64 = 1 << 24;
 
 /// The state of nginx's smooth weighted round-robin over a fixed set of hosts.

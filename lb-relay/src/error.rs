@@ -137,4 +137,11 @@ pub enum ControlError {
     /// The table refused the change (an unknown host, a duplicate, the last host).
     #[error(transparent)]
     Table(#[from] lb_core::Error),
+    /// The runtime was shutting down before a membership change could run on its
+    /// blocking pool: the change was not made.
+    #[error("relay `{relay}`: the runtime is shutting down; the change was not made")]
+    ShuttingDown {
+        /// The relay's name.
+        relay: String,
+    },
 }

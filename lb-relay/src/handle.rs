@@ -214,12 +214,50 @@ impl RelayHandle {
     }
 
     /// Adds a host to a table with the given health (`Health::Up` to use it at once,
-    /// `Health::Unknown` to wait for a health monitor's first check).
+    /// `Health::Unknown` to wait for a health monitor's first check). Returns once every
+    /// balancer of the table picks from the new membership.
+    ///
+    /// A new membership rebuilds what the table's policies precompute (a consistent-hash
+    /// table of 1024 hosts takes about 145 ms): that runs on tokio's blocking pool
+    /// (`spawn_blocking`), never on the async workers, and the old plan serves picks
+    /// meanwhile. Health changes made meanwhile (passive marks, checks) do not wait for
+    /// it.
+    ///
+    /// # Errors
+    ///
+    /// An unknown table, or a host already in it; [`ControlError::ShuttingDown`] if the
+    /// runtime stops before the change could be made.
+    pub async fn add_host(
+        &self,
+        table: &str,
+        host: Host,
+        health: Health,
+    ) -> Result<BackendId, ControlError> {
+        let table = self.table(table)?.clone();
+        self.blocking(move || table.add(host, health)).await
+    }
+
+    /// Removes a host from a table. Its running sessions continue. Returns once every
+    /// balancer of the table picks from the new membership; the rebuild runs on tokio's
+    /// blocking pool, as for [`add_host`](RelayHandle::add_host).
+    ///
+    /// # Errors
+    ///
+    /// An unknown table or host, or the table's last host;
+    /// [`ControlError::ShuttingDown`] if the runtime stops before the change could be
+    /// made.
+    pub async fn remove_host(&self, table: &str, id: BackendId) -> Result<(), ControlError> {
+        let table = self.table(table)?.clone();
+        self.blocking(move || table.remove(id)).await
+    }
+
+    /// [`add_host`](RelayHandle::add_host) on the caller's thread: **blocks** it for the
+    /// rebuild. For threads that may block (not an async worker).
     ///
     /// # Errors
     ///
     /// An unknown table, or a host already in it.
-    pub fn add_host(
+    pub fn add_host_blocking(
         &self,
         table: &str,
         host: Host,
@@ -228,13 +266,29 @@ impl RelayHandle {
         Ok(self.table(table)?.add(host, health)?)
     }
 
-    /// Removes a host from a table. Its running sessions continue.
+    /// [`remove_host`](RelayHandle::remove_host) on the caller's thread: **blocks** it
+    /// for the rebuild. For threads that may block (not an async worker).
     ///
     /// # Errors
     ///
     /// An unknown table or host, or the table's last host.
-    pub fn remove_host(&self, table: &str, id: BackendId) -> Result<(), ControlError> {
+    pub fn remove_host_blocking(&self, table: &str, id: BackendId) -> Result<(), ControlError> {
         Ok(self.table(table)?.remove(id)?)
+    }
+
+    /// Runs a membership change on tokio's blocking pool.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        change: impl FnOnce() -> lb_core::Result<T> + Send + 'static,
+    ) -> Result<T, ControlError> {
+        match tokio::task::spawn_blocking(change).await {
+            Ok(result) => Ok(result?),
+            // A policy that panicked while rebuilding: the caller sees the panic.
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => Err(ControlError::ShuttingDown {
+                relay: self.name().to_owned(),
+            }),
+        }
     }
 
     /// Stops accepting (the listening sockets are closed, so new connections are

@@ -82,7 +82,7 @@ async fn hosts_can_be_added_and_removed() {
     let to = relay.local_addrs()[0];
     assert_eq!(who(to).await, "a");
 
-    let b_id = relay.add_host("web", b.host(), Health::Up).unwrap();
+    let b_id = relay.add_host("web", b.host(), Health::Up).await.unwrap();
     assert_eq!(b_id, b.id());
     let mut picks = vec![who(to).await, who(to).await];
     picks.sort();
@@ -95,7 +95,7 @@ async fn hosts_can_be_added_and_removed() {
         on_b = common::connect(to).await.unwrap();
         assert_eq!(read_line(&mut on_b).await, "b");
     }
-    relay.remove_host("web", b_id).unwrap();
+    relay.remove_host("web", b_id).await.unwrap();
     for _ in 0..3 {
         assert_eq!(who(to).await, "a");
     }
@@ -104,7 +104,7 @@ async fn hosts_can_be_added_and_removed() {
 
     // Errors name what is wrong.
     assert!(matches!(
-        relay.remove_host("web", a.id()),
+        relay.remove_host("web", a.id()).await,
         Err(ControlError::Table(lb_core::Error::EmptyTable { .. }))
     ));
     let unknown = relay.disable_host("nope", a.id()).unwrap_err();
@@ -113,7 +113,7 @@ async fn hosts_can_be_added_and_removed() {
         "relay `members` has no table `nope`: expected one of the tables it forwards to"
     );
     assert!(matches!(
-        relay.add_host("web", a.host(), Health::Up),
+        relay.add_host_blocking("web", a.host(), Health::Up),
         Err(ControlError::Table(lb_core::Error::DuplicateHost { .. }))
     ));
 }

@@ -96,6 +96,7 @@ impl<B: Backend> TableBuilder<B> {
                 observers: Vec::new(),
                 listeners: Vec::new(),
             }),
+            delivery: super::Delivery::new(2),
         }))
     }
 }

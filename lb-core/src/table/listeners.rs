@@ -1,23 +1,32 @@
 //! Who hears of a table's changes: listeners ([`Table::on_change`]), called after each
-//! change outside the lock, and observers (balancers), handed each snapshot under the
-//! lock before any reader can load it.
+//! change outside the lock, in order (see `deliver.rs`), and observers (balancers),
+//! handed each snapshot as it is published.
 
 use std::sync::{Arc, Weak};
 
 use super::Table;
-use crate::event::{Change, Listener, ListenerId, TableEvent};
+use crate::event::{ListenerId, TableEvent};
 use crate::{Backend, Snapshot};
 
-/// Something that must see every snapshot as it is published, before any reader of it
-/// does: a [`Balancer`](crate::Balancer) rebuilding its policy's plan.
+/// Something that keeps a plan derived from the table's snapshots: a
+/// [`Balancer`](crate::Balancer). Called outside the table's lock.
 pub(crate) trait Observer<B>: Send + Sync {
-    fn publish(&self, snapshot: &Arc<Snapshot<B>>);
+    /// A snapshot was published. Applied at once when that is cheap (the membership of
+    /// the plan in use); never rebuilds what depends on membership, which is left to
+    /// [`settle`](Observer::settle). Returns without waiting while another thread
+    /// rebuilds: that thread applies the snapshot after.
+    fn offer(&self, snapshot: &Arc<Snapshot<B>>);
+    /// Returns once the observer serves `version` or a newer snapshot, rebuilding on
+    /// this thread unless another thread is doing it.
+    fn settle(&self, version: u64);
 }
 
 impl<B: Backend> Table<B> {
     /// Calls `listener` after every change, outside the table's lock, in the order the
-    /// changes were made. Listeners may read and change the table but should return
-    /// quickly: they run on the writer's thread.
+    /// changes were made (see [`event`](crate::event)). Listeners may read and change
+    /// the table but should return quickly: they run on the writer's thread, and the
+    /// next change's writer waits for them. A listener must not wait for another
+    /// thread's write to the same table: that write waits for the listener's turn.
     ///
     /// Returns the listener's id, for [`remove_listener`](Table::remove_listener). The
     /// table keeps the listener (and what it captured) until then, or for its whole
@@ -73,36 +82,11 @@ impl<B: Backend> Table<B> {
         self.writer.lock().listeners.len()
     }
 
-    /// Registers an observer and hands it the current snapshot, under the write lock so
-    /// that it misses no publication.
-    pub(crate) fn observe(
-        &self,
-        observer: Weak<dyn Observer<B>>,
-        first: impl FnOnce(&Arc<Snapshot<B>>),
-    ) {
+    /// Registers an observer and returns the current snapshot: every later one is
+    /// offered to the observer, so it misses no publication.
+    pub(crate) fn observe(&self, observer: Weak<dyn Observer<B>>) -> Arc<Snapshot<B>> {
         let mut w = self.writer.lock();
-        first(&self.current.load_full());
         w.observers.push(observer);
-    }
-
-    /// Logs a health change or an ejection and calls the listeners `commit` collected; called after
-    /// the lock is released.
-    pub(super) fn notify(&self, (listeners, event): (Vec<Listener>, TableEvent)) {
-        // Debug: whoever made the change (a monitor, passive health) logs it at its level.
-        match &event.change {
-            Change::Health { old, new, reason } => {
-                tracing::debug!(table = %event.table, host = %event.host, %old, %new, %reason, "host health changed");
-            }
-            Change::Ejected { reason } => {
-                tracing::debug!(table = %event.table, host = %event.host, %reason, "host ejected");
-            }
-            Change::EjectionEnded { reason } => {
-                tracing::debug!(table = %event.table, host = %event.host, %reason, "ejection ended");
-            }
-            _ => {}
-        }
-        for l in &listeners {
-            l(&event);
-        }
+        self.current.load_full()
     }
 }
