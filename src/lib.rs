@@ -30,6 +30,8 @@
 //! - [`health`] (`lb-health`): the `Monitor` and its checks, `Passive` marks (tokio).
 //! - [`relay`] (`lb-relay`): the TCP `Relay` with failover, timeouts, PROXY protocol
 //!   and drain (tokio).
+//! - `redirect` (`lb-redirect`, Linux): layer-3 redirects on nftables; the kernel
+//!   rewrites destinations, lb keeps the rules in sync with the table.
 //! - [`service`]: [`Balance`](service::Balance), a `tower::Service` over inner services.
 #![warn(missing_docs)]
 
@@ -37,5 +39,8 @@ pub use lb_core as core;
 pub use lb_health as health;
 pub use lb_policies as policies;
 pub use lb_relay as relay;
+/// `lb-redirect`: relayd's redirects (layer 3) on nftables. Linux only.
+#[cfg(target_os = "linux")]
+pub use lb_redirect as redirect;
 
 pub mod service;
