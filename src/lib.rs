@@ -38,9 +38,9 @@
 pub use lb_core as core;
 pub use lb_health as health;
 pub use lb_policies as policies;
-pub use lb_relay as relay;
 /// `lb-redirect`: relayd's redirects (layer 3) on nftables. Linux only.
 #[cfg(target_os = "linux")]
 pub use lb_redirect as redirect;
+pub use lb_relay as relay;
 
 pub mod service;

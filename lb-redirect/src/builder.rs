@@ -150,9 +150,15 @@ impl RedirectBuilder {
         let invalid = |setting, expected: String| Err(Error::InvalidSetting { setting, expected });
         if self.name.is_empty()
             || self.name.len() > 32
-            || !self.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            || !self
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_')
         {
-            return invalid("name", format!("1 to 32 letters, digits or '_', got {:?}", self.name));
+            return invalid(
+                "name",
+                format!("1 to 32 letters, digits or '_', got {:?}", self.name),
+            );
         }
         if self.listen.is_empty() {
             return invalid("listen", "at least one address".into());
@@ -161,10 +167,16 @@ impl RedirectBuilder {
             return invalid("port", "a port from 1 to 65535, got 0".into());
         }
         if !(2..=65_537).contains(&self.slots) || !is_prime(self.slots) {
-            return invalid("slots", format!("a prime from 2 to 65537, got {}", self.slots));
+            return invalid(
+                "slots",
+                format!("a prime from 2 to 65537, got {}", self.slots),
+            );
         }
         if self.sticky.is_some_and(|t| t.is_zero()) || self.sticky_capacity == 0 {
-            return invalid("sticky_address", "a timeout above 0 and a capacity above 0".into());
+            return invalid(
+                "sticky_address",
+                "a timeout above 0 and a capacity above 0".into(),
+            );
         }
         if self.least_states_interval.is_zero() {
             return invalid("least_states_interval", "an interval above 0".into());
@@ -205,7 +217,7 @@ impl RedirectBuilder {
 }
 
 fn is_prime(n: usize) -> bool {
-    n >= 2 && (2..).take_while(|d| d * d <= n).all(|d| n % d != 0)
+    n >= 2 && (2..).take_while(|d| d * d <= n).all(|d| !n.is_multiple_of(d))
 }
 
 #[cfg(test)]
@@ -227,8 +239,18 @@ mod tests {
         assert_eq!(setting(Redirect::builder("web").port(80)), "listen");
         assert_eq!(setting(valid().port(0)), "port");
         assert_eq!(setting(valid().slots(4096)), "slots");
-        assert_eq!(setting(Redirect::builder("a-b").listen("::1".parse().unwrap()).port(1)), "name");
-        assert_eq!(setting(valid().sticky_address(Duration::ZERO)), "sticky_address");
+        assert_eq!(
+            setting(
+                Redirect::builder("a-b")
+                    .listen("::1".parse().unwrap())
+                    .port(1)
+            ),
+            "name"
+        );
+        assert_eq!(
+            setting(valid().sticky_address(Duration::ZERO)),
+            "sticky_address"
+        );
         let layout = valid().slots(65_537).layout().unwrap();
         assert_eq!((layout.table.as_str(), layout.slots), ("lb_web", 65_537));
     }

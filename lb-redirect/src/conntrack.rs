@@ -27,7 +27,11 @@ impl Conntrack {
 
     /// Live states (any TCP state but `TIME_WAIT` and `CLOSE`) per backend, over the
     /// connections to `vips` on `port`.
-    pub(crate) fn states(&self, vips: &[IpAddr], port: u16) -> Result<HashMap<SocketAddr, u64>, Error> {
+    pub(crate) fn states(
+        &self,
+        vips: &[IpAddr],
+        port: u16,
+    ) -> Result<HashMap<SocketAddr, u64>, Error> {
         let mut counts = HashMap::new();
         for vip in vips {
             let family = if vip.is_ipv4() { "ipv4" } else { "ipv6" };
@@ -107,7 +111,10 @@ mod tests {
         let line = "tcp      6 431999 ESTABLISHED src=198.18.0.10 dst=198.18.100.1 sport=40000 dport=80 src=198.18.1.2 dst=198.18.0.10 sport=8080 dport=40000 [ASSURED] mark=0 use=1";
         assert_eq!(live_backend(line), Some("198.18.1.2:8080".parse().unwrap()));
         let v6 = "tcp      6 60 SYN_SENT src=2001:2::10 dst=2001:2:ff::1 sport=1 dport=80 [UNREPLIED] src=2001:2:0:2::2 dst=2001:2::10 sport=80 dport=1 mark=0 use=1";
-        assert_eq!(live_backend(v6), Some("[2001:2:0:2::2]:80".parse().unwrap()));
+        assert_eq!(
+            live_backend(v6),
+            Some("[2001:2:0:2::2]:80".parse().unwrap())
+        );
         let closed = line.replace("ESTABLISHED", "TIME_WAIT");
         assert_eq!(live_backend(&closed), None);
         assert_eq!(live_backend("conntrack v1.4.7: 0 flow entries"), None);

@@ -42,9 +42,10 @@ impl Nft {
             // A write error means nft exited early; its status and stderr say why.
             let _ = stdin.write_all(script.as_bytes());
         }
-        let out = child
-            .wait_with_output()
-            .map_err(|source| Error::Io { tool: "nft", source })?;
+        let out = child.wait_with_output().map_err(|source| Error::Io {
+            tool: "nft",
+            source,
+        })?;
         if out.status.success() {
             Ok(started.elapsed())
         } else {
@@ -91,14 +92,22 @@ impl Nft {
                 path: self.path.clone(),
             }
         } else {
-            Error::Io { tool: "nft", source }
+            Error::Io {
+                tool: "nft",
+                source,
+            }
         }
     }
 }
 
 /// Maps what nft printed on failure to the error a user can act on.
 pub(crate) fn classify(stderr: &str) -> Error {
-    let detail = stderr.trim().lines().take(6).collect::<Vec<_>>().join(" | ");
+    let detail = stderr
+        .trim()
+        .lines()
+        .take(6)
+        .collect::<Vec<_>>()
+        .join(" | ");
     if stderr.contains("Operation not permitted") {
         Error::NotPermitted { detail }
     } else if stderr.contains("Protocol not supported")

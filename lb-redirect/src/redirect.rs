@@ -135,14 +135,18 @@ impl Redirect {
     /// the next interval; returns the counts. Other modes: the counts only.
     pub fn refresh_states(&self) -> Result<Vec<HostStates>, Error> {
         let (reply, rx) = mpsc::channel();
-        self.tx.send(Msg::Refresh(reply)).map_err(|_| Error::Stopped)?;
+        self.tx
+            .send(Msg::Refresh(reply))
+            .map_err(|_| Error::Stopped)?;
         rx.recv().map_err(|_| Error::Stopped)?
     }
 
     /// The source addresses sticky-address currently keeps, with their host's name.
     pub fn sticky_sources(&self) -> Result<Vec<(std::net::IpAddr, String)>, Error> {
         let (reply, rx) = mpsc::channel();
-        self.tx.send(Msg::Sticky(reply)).map_err(|_| Error::Stopped)?;
+        self.tx
+            .send(Msg::Sticky(reply))
+            .map_err(|_| Error::Stopped)?;
         rx.recv().map_err(|_| Error::Stopped)?
     }
 

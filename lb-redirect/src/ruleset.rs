@@ -11,10 +11,10 @@
 //!     ip daddr { 198.18.100.1 } tcp dport 80 jump vip4 }
 //!   chain vip4 {
 //!     jump h_<host id>                      # per host: sticky sources first
-//!     dnat ip to jhash ip saddr mod 4093 seed 0x... map @slots4 }
-//!   chain h_<host id> { ip saddr @s_<host id> dnat ip to 198.18.1.2:80 }  # while usable
+//!     tcp dport 80 dnat ip to jhash ip saddr mod 4093 seed 0x... map @slots4 }
+//!   chain h_<host id> { ip saddr @s_<host id> meta l4proto tcp dnat ip to 198.18.1.2:80 }  # while usable
 //!   chain forward { type filter hook forward priority filter; policy accept;
-//!     ct direction original ct original ip daddr { 198.18.100.1 } ct original proto-dst 80 jump track4 }
+//!     ct direction original meta l4proto tcp ct original ip daddr { 198.18.100.1 } ct original proto-dst 80 jump track4 }
 //!   chain track4 { jump t_<host id> }
 //!   chain t_<host id> { ip daddr 198.18.1.2 tcp dport 80 update @s_<host id> { ip saddr } }
 //! }
@@ -145,7 +145,10 @@ impl Layout {
         let mut s = String::new();
         // `add` succeeds whether or not it exists, so the `delete` never fails: together
         // an atomic replace of our own table, and of nothing else.
-        let _ = writeln!(s, "add table inet {t}\ndelete table inet {t}\nadd table inet {t}");
+        let _ = writeln!(
+            s,
+            "add table inet {t}\ndelete table inet {t}\nadd table inet {t}"
+        );
         let _ = writeln!(
             s,
             "add chain inet {t} prerouting {{ type nat hook prerouting priority dstnat; policy accept; }}"
@@ -174,7 +177,7 @@ impl Layout {
                 let _ = writeln!(s, "add chain inet {t} track{n}");
                 let _ = writeln!(
                     s,
-                    "add rule inet {t} forward ct direction original ct original {ip} daddr {} ct original proto-dst {} jump track{n}",
+                    "add rule inet {t} forward ct direction original meta l4proto tcp ct original {ip} daddr {} ct original proto-dst {} jump track{n}",
                     self.vip_set(f),
                     self.port
                 );
@@ -197,7 +200,8 @@ impl Layout {
         }
         let _ = writeln!(
             s,
-            "add rule inet {t} vip{n} dnat {ip} to {} map @slots{n}",
+            "add rule inet {t} vip{n} tcp dport {} dnat {ip} to {} map @slots{n}",
+            self.port,
             self.key(family)
         );
     }
@@ -226,7 +230,7 @@ impl Layout {
         let ip = f.ip();
         let _ = writeln!(
             s,
-            "add rule inet {t} h_{tag} {ip} saddr @s_{tag} dnat {ip} to {}",
+            "add rule inet {t} h_{tag} {ip} saddr @s_{tag} meta l4proto tcp dnat {ip} to {}",
             dnat_target(target)
         );
         let _ = writeln!(
@@ -286,10 +290,18 @@ impl Layout {
         // Deletions and additions of one transaction: readers see the old or the new
         // backend of a slot, never neither.
         for chunk in gone.chunks(1024) {
-            let _ = writeln!(s, "delete element inet {t} slots{n} {{ {} }}", chunk.join(", "));
+            let _ = writeln!(
+                s,
+                "delete element inet {t} slots{n} {{ {} }}",
+                chunk.join(", ")
+            );
         }
         for chunk in added.chunks(1024) {
-            let _ = writeln!(s, "add element inet {t} slots{n} {{ {} }}", chunk.join(", "));
+            let _ = writeln!(
+                s,
+                "add element inet {t} slots{n} {{ {} }}",
+                chunk.join(", ")
+            );
         }
     }
 
@@ -319,11 +331,18 @@ mod tests {
     #[test]
     fn the_skeleton_replaces_only_our_table() {
         let s = layout(false).create();
-        assert!(s.starts_with("add table inet lb_web\ndelete table inet lb_web\nadd table inet lb_web\n"));
-        assert!(s.contains("add map inet lb_web slots4 { typeof numgen inc mod 7 : ip daddr . tcp dport; }"));
+        assert!(s.starts_with(
+            "add table inet lb_web\ndelete table inet lb_web\nadd table inet lb_web\n"
+        ));
+        assert!(s.contains(
+            "add map inet lb_web slots4 { typeof numgen inc mod 7 : ip daddr . tcp dport; }"
+        ));
         assert!(s.contains("ip daddr { 198.18.100.1 } tcp dport 80 jump vip4"));
         assert!(!s.contains("slots6"), "no IPv6 listen address, no IPv6 map");
-        assert!(!s.contains("forward"), "no sticky-address, no tracking chain");
+        assert!(
+            !s.contains("forward"),
+            "no sticky-address, no tracking chain"
+        );
     }
 
     #[test]
@@ -331,7 +350,12 @@ mod tests {
         let a: SocketAddr = "198.18.1.2:80".parse().unwrap();
         let b: SocketAddr = "198.18.2.2:80".parse().unwrap();
         let mut s = String::new();
-        layout(false).slots(&mut s, Family::V4, &[Some(a), Some(b), None], &[Some(a), Some(a), Some(b)]);
+        layout(false).slots(
+            &mut s,
+            Family::V4,
+            &[Some(a), Some(b), None],
+            &[Some(a), Some(a), Some(b)],
+        );
         assert_eq!(
             s,
             "delete element inet lb_web slots4 { 1 }\nadd element inet lb_web slots4 { 1 : 198.18.1.2 . 80, 2 : 198.18.2.2 . 80 }\n"
@@ -346,7 +370,7 @@ mod tests {
         l.add_host(&mut s, id, Family::V6);
         l.host_usable(&mut s, id, "[2001:2:0:1::2]:80".parse().unwrap());
         assert!(s.contains("add set inet lb_web s_00000000000000ab { type ipv6_addr; size 10000; flags dynamic,timeout; timeout 300000ms; }"));
-        assert!(s.contains("add rule inet lb_web h_00000000000000ab ip6 saddr @s_00000000000000ab dnat ip6 to [2001:2:0:1::2]:80"));
+        assert!(s.contains("add rule inet lb_web h_00000000000000ab ip6 saddr @s_00000000000000ab meta l4proto tcp dnat ip6 to [2001:2:0:1::2]:80"));
         assert!(s.contains("add rule inet lb_web t_00000000000000ab ip6 daddr 2001:2:0:1::2 tcp dport 80 update @s_00000000000000ab { ip6 saddr }"));
     }
 }

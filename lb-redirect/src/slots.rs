@@ -192,10 +192,15 @@ mod tests {
                 assert!(matches!(down[s], Some(0) | Some(2)));
             }
         }
-        let moved_to_0 = (0..4093).filter(|&s| all[s] == Some(1) && down[s] == Some(0)).count();
+        let moved_to_0 = (0..4093)
+            .filter(|&s| all[s] == Some(1) && down[s] == Some(0))
+            .count();
         let owned = all.iter().filter(|h| **h == Some(1)).count();
         // Spread over both survivors, not onto a neighbour.
-        assert!(moved_to_0 > owned / 4 && moved_to_0 < owned * 3 / 4, "{moved_to_0} of {owned}");
+        assert!(
+            moved_to_0 > owned / 4 && moved_to_0 < owned * 3 / 4,
+            "{moved_to_0} of {owned}"
+        );
         assert_eq!(source_hash(&plan, &[true, true, true]), all);
         assert_eq!(source_hash(&plan, &[false; 3]), vec![None; 4093]);
     }

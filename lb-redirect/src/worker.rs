@@ -69,7 +69,7 @@ impl Worker {
             shared,
             nft: Nft::new(b.nft.clone()),
             conntrack: Conntrack::new(b.conntrack.clone()),
-            policy: Consistent::new().with_key(b.key.clone()),
+            policy: Consistent::new().with_key(b.key),
             backend_port: b.backend_port,
             interval: b.least_states_interval,
             plan: None,
@@ -161,7 +161,8 @@ impl Worker {
         self.diff(&mut script, &old, &next, false);
         if script.is_empty() {
             self.applied = Some(next);
-            self.shared.record(|s| s.applied_version = s.applied_version.max(snap.version()));
+            self.shared
+                .record(|s| s.applied_version = s.applied_version.max(snap.version()));
             return Ok(());
         }
         match self.commit(&script, snap.version()) {
@@ -210,7 +211,11 @@ impl Worker {
 
     /// What the kernel should hold for this snapshot.
     fn desired(&mut self, snap: &Snapshot<Host>, old: &Applied) -> Result<Applied, Error> {
-        let targets: Vec<SocketAddr> = snap.hosts().iter().map(|h| self.target(h.backend())).collect();
+        let targets: Vec<SocketAddr> = snap
+            .hosts()
+            .iter()
+            .map(|h| self.target(h.backend()))
+            .collect();
         let families: Vec<Family> = self.layout.families().collect();
         let mut next = Applied::default();
         for (i, t) in targets.iter().enumerate() {
@@ -237,14 +242,21 @@ impl Worker {
                     targets.iter().enumerate().map(|(i, t)| (*t, i)).collect();
                 let old_fill = &old.fills[f.index()];
                 (0..m)
-                    .map(|s| old_fill.get(s).copied().flatten().and_then(|t| index.get(&t).copied()))
+                    .map(|s| {
+                        old_fill
+                            .get(s)
+                            .copied()
+                            .flatten()
+                            .and_then(|t| index.get(&t).copied())
+                    })
                     .collect()
             };
             let fill = match self.layout.mode {
                 Mode::SourceHash => slots::source_hash(self.plan(snap)?, &eligible),
                 Mode::RoundRobin => slots::round_robin(m, &weighted),
                 Mode::Random => {
-                    let shares: Vec<(usize, f64)> = weighted.iter().map(|&(i, w)| (i, w as f64)).collect();
+                    let shares: Vec<(usize, f64)> =
+                        weighted.iter().map(|&(i, w)| (i, w as f64)).collect();
                     slots::rebalance(&current, &slots::quotas(m, &shares))
                 }
                 Mode::LeastStates => {
@@ -340,7 +352,9 @@ impl Worker {
         let snap = self.table.snapshot();
         for h in snap.hosts() {
             let set = format!("s_{}", host_tag(h.id()));
-            let json = self.nft.list_json(&["list", "set", "inet", &self.layout.table, &set])?;
+            let json = self
+                .nft
+                .list_json(&["list", "set", "inet", &self.layout.table, &set])?;
             for ip in set_elements(&json) {
                 out.push((ip, h.name().to_owned()));
             }
@@ -372,7 +386,10 @@ mod tests {
         .unwrap();
         assert_eq!(
             set_elements(&json),
-            vec!["198.18.0.10".parse::<IpAddr>().unwrap(), "2001:2::10".parse().unwrap()]
+            vec![
+                "198.18.0.10".parse::<IpAddr>().unwrap(),
+                "2001:2::10".parse().unwrap()
+            ]
         );
     }
 }
