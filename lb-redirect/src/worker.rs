@@ -86,8 +86,12 @@ impl Worker {
         if !ok {
             return;
         }
+        // A message read while draining a burst of changes, handled next.
+        let mut pending: Option<Msg> = None;
         loop {
-            let msg = if self.layout.mode == Mode::LeastStates {
+            let msg = if let Some(m) = pending.take() {
+                Some(m)
+            } else if self.layout.mode == Mode::LeastStates {
                 match rx.recv_timeout(self.interval) {
                     Ok(m) => Some(m),
                     Err(RecvTimeoutError::Timeout) => None,
@@ -107,7 +111,14 @@ impl Worker {
                 }
                 Some(Msg::Changed) => {
                     // Changes that queued up meanwhile are all in the current snapshot.
-                    while let Ok(Msg::Changed) = rx.try_recv() {}
+                    loop {
+                        match rx.try_recv() {
+                            Ok(Msg::Changed) => continue,
+                            Ok(other) => pending = Some(other),
+                            Err(_) => {}
+                        }
+                        break;
+                    }
                     self.sync_logged();
                 }
                 Some(Msg::Refresh(reply)) => {
