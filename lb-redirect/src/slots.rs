@@ -26,10 +26,11 @@ pub(crate) fn maglev_plan<B: Backend>(
 
 /// Source-hash: each slot keeps its Maglev host while that host is `eligible`; a slot
 /// of another host probes rehashes of the slot number into the table (so it lands on
-/// a host with a probability proportional to its weight), then falls back to a uniform
-/// choice. A slot whose host is eligible never moves, so only a failed host's clients
-/// move, and they come back exactly.
-pub(crate) fn source_hash(plan: &ConsistentPlan, eligible: &[bool]) -> Fill {
+/// a host with a probability proportional to its weight), then falls back to the
+/// eligible host with the highest `mix(slot, id)` (rendezvous hashing), which changes
+/// only when that very host goes. A slot whose host is eligible never moves, so only a
+/// failed host's clients move, and they come back exactly.
+pub(crate) fn source_hash(plan: &ConsistentPlan, eligible: &[bool], ids: &[u64]) -> Fill {
     let m = plan.table_size();
     let usable: Vec<usize> = (0..eligible.len()).filter(|&i| eligible[i]).collect();
     if usable.is_empty() {
@@ -47,7 +48,11 @@ pub(crate) fn source_hash(plan: &ConsistentPlan, eligible: &[bool]) -> Fill {
                     return Some(h);
                 }
             }
-            Some(usable[(mix(s as u64 ^ 0xa5a5) % usable.len() as u64) as usize])
+            // Not the position in `usable`: that shifts whenever any host leaves.
+            usable
+                .iter()
+                .copied()
+                .max_by_key(|&h| mix(s as u64 ^ ids.get(h).copied().unwrap_or(0)))
         })
         .collect()
 }
@@ -183,8 +188,9 @@ mod tests {
     fn a_down_host_moves_only_its_slots_and_they_come_back() {
         let snap = snapshot(3);
         let plan = maglev_plan(&Consistent::new(), &snap, 4093).unwrap();
-        let all = source_hash(&plan, &[true, true, true]);
-        let down = source_hash(&plan, &[true, false, true]);
+        let ids: Vec<u64> = (0..3).map(|i| snap.id(i).get()).collect();
+        let all = source_hash(&plan, &[true, true, true], &ids);
+        let down = source_hash(&plan, &[true, false, true], &ids);
         for s in 0..4093 {
             if all[s] != Some(1) {
                 assert_eq!(down[s], all[s], "slot {s} moved although its host is up");
@@ -201,8 +207,27 @@ mod tests {
             moved_to_0 > owned / 4 && moved_to_0 < owned * 3 / 4,
             "{moved_to_0} of {owned}"
         );
-        assert_eq!(source_hash(&plan, &[true, true, true]), all);
-        assert_eq!(source_hash(&plan, &[false; 3]), vec![None; 4093]);
+        assert_eq!(source_hash(&plan, &[true, true, true], &ids), all);
+        assert_eq!(source_hash(&plan, &[false; 3], &ids), vec![None; 4093]);
+    }
+
+    #[test]
+    fn slots_of_never_eligible_hosts_stay_put_when_another_host_fails() {
+        // Six hosts, three of them of the other family (never eligible): many slots
+        // go through the fallback, which must not shift when host 2 fails.
+        let snap = snapshot(6);
+        let ids: Vec<u64> = (0..6).map(|i| snap.id(i).get()).collect();
+        let plan = maglev_plan(&Consistent::new(), &snap, 4093).unwrap();
+        let before = source_hash(&plan, &[true, false, true, false, true, false], &ids);
+        let after = source_hash(&plan, &[true, false, false, false, true, false], &ids);
+        for s in 0..4093 {
+            if before[s] != Some(2) {
+                assert_eq!(
+                    after[s], before[s],
+                    "slot {s} moved although its host is up"
+                );
+            }
+        }
     }
 
     #[test]

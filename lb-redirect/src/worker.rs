@@ -263,7 +263,10 @@ impl Worker {
                     .collect()
             };
             let fill = match self.layout.mode {
-                Mode::SourceHash => slots::source_hash(self.plan(snap)?, &eligible),
+                Mode::SourceHash => {
+                    let ids: Vec<u64> = (0..snap.len()).map(|i| snap.id(i).get()).collect();
+                    slots::source_hash(self.plan(snap)?, &eligible, &ids)
+                }
                 Mode::RoundRobin => slots::round_robin(m, &weighted),
                 Mode::Random => {
                     let shares: Vec<(usize, f64)> =
