@@ -234,11 +234,38 @@ mod tests {
     }
 
     #[test]
+    fn a_missing_nft_is_named() {
+        let table =
+            lb_core::Table::new("t", [Host::new("s1", "198.18.1.2:80".parse().unwrap())]).unwrap();
+        match valid()
+            .forward_to(table.clone())
+            .nft_path("/nonexistent/nft")
+            .start()
+        {
+            Err(Error::NftMissing { path }) => assert_eq!(path, PathBuf::from("/nonexistent/nft")),
+            other => panic!("expected NftMissing, got {other:?}"),
+        }
+        assert_eq!(
+            table.listener_count(),
+            0,
+            "a failed start leaves no listener"
+        );
+    }
+
+    #[test]
     fn settings_are_checked() {
-        let setting = |b: RedirectBuilder| match b.layout() {
+        let setting = |b: RedirectBuilder| match b.layout().and_then(|l| {
+            b.table.as_ref().map(|_| l).ok_or(Error::InvalidSetting {
+                setting: "forward_to",
+                expected: String::new(),
+            })
+        }) {
             Err(Error::InvalidSetting { setting, .. }) => setting,
             other => panic!("expected an invalid setting, got {other:?}"),
         };
+        let t =
+            lb_core::Table::new("t", [Host::new("s1", "198.18.1.2:80".parse().unwrap())]).unwrap();
+        let valid = || valid().forward_to(t.clone());
         assert_eq!(setting(Redirect::builder("web").port(80)), "listen");
         assert_eq!(setting(valid().port(0)), "port");
         assert_eq!(setting(valid().slots(4096)), "slots");
@@ -254,6 +281,7 @@ mod tests {
             setting(valid().sticky_address(Duration::ZERO)),
             "sticky_address"
         );
+        assert_eq!(setting(super::tests::valid()), "forward_to");
         let layout = valid().slots(65_537).layout().unwrap();
         assert_eq!((layout.table.as_str(), layout.slots), ("lb_web", 65_537));
     }

@@ -34,7 +34,28 @@
 //! `dnat to jhash ip saddr mod M map @slots4` for source-hash, `numgen inc` for
 //! round-robin, `numgen random` for random and least-states. With sticky-address each
 //! host has a dynamic set of client addresses with a timeout, filled from the packet
-//! path and looked up before the map (the layout is in the `ruleset` module source).
+//! path and looked up before the map. `nft list table inet lb_web` for a round-robin
+//! redirect of `198.18.100.1` port 80 without sticky-address (slot elements cut):
+//!
+//! ```text
+//! table inet lb_web {
+//! 	map slots4 {
+//! 		typeof numgen inc mod 4093 : ip daddr . tcp dport
+//! 		elements = { 0 : 198.18.1.2 . 80, 1 : 198.18.2.2 . 80, 2 : 198.18.1.2 . 80, ... }
+//! 	}
+//! 	chain prerouting {
+//! 		type nat hook prerouting priority dstnat; policy accept;
+//! 		ip daddr 198.18.100.1 tcp dport 80 jump vip4
+//! 	}
+//! 	chain vip4 {
+//! 		tcp dport 80 dnat ip to numgen inc mod 4093 map @slots4
+//! 	}
+//! }
+//! ```
+//!
+//! A host going down is one transaction: its slots rewritten to the survivors (and,
+//! with sticky-address, its set and chains flushed). Nothing outside `lb_<name>` is
+//! ever touched; the namespace tests compare the rest of the ruleset before and after.
 //!
 //! ## How close to pf
 //!
