@@ -39,17 +39,17 @@
 //!
 //! ```text
 //! table inet lb_web {
-//! 	map slots4 {
-//! 		typeof numgen inc mod 4093 : ip daddr . tcp dport
-//! 		elements = { 0 : 198.18.1.2 . 80, 1 : 198.18.2.2 . 80, 2 : 198.18.1.2 . 80, ... }
-//! 	}
-//! 	chain prerouting {
-//! 		type nat hook prerouting priority dstnat; policy accept;
-//! 		ip daddr 198.18.100.1 tcp dport 80 jump vip4
-//! 	}
-//! 	chain vip4 {
-//! 		tcp dport 80 dnat ip to numgen inc mod 4093 map @slots4
-//! 	}
+//!     map slots4 {
+//!         typeof numgen inc mod 4093 : ip daddr . tcp dport
+//!         elements = { 0 : 198.18.1.2 . 80, 1 : 198.18.2.2 . 80, 2 : 198.18.1.2 . 80, ... }
+//!     }
+//!     chain prerouting {
+//!         type nat hook prerouting priority dstnat; policy accept;
+//!         ip daddr 198.18.100.1 tcp dport 80 jump vip4
+//!     }
+//!     chain vip4 {
+//!         tcp dport 80 dnat ip to numgen inc mod 4093 map @slots4
+//!     }
 //! }
 //! ```
 //!

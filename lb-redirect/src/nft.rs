@@ -10,6 +10,7 @@
 //! transaction: it applies whole or not at all.
 
 use std::io::Write;
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -121,6 +122,17 @@ pub(crate) fn classify(stderr: &str) -> Error {
     }
 }
 
+/// The addresses in a `nft -j list set` answer: elements are plain strings, or objects
+/// `{"elem": {"val": "...", "timeout": .., "expires": ..}}` in sets with timeouts.
+pub(crate) fn set_elements(json: &serde_json::Value) -> Vec<IpAddr> {
+    let sets = json["nftables"].as_array().into_iter().flatten();
+    sets.filter_map(|o| o["set"]["elem"].as_array())
+        .flatten()
+        .filter_map(|e| e.as_str().or_else(|| e["elem"]["val"].as_str()))
+        .filter_map(|s| s.parse().ok())
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -149,5 +161,20 @@ mod tests {
             Err(Error::NftMissing { path }) => assert_eq!(path, Path::new("/nonexistent/nft")),
             other => panic!("expected NftMissing, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn set_elements_are_read_in_both_forms() {
+        let json: serde_json::Value = serde_json::from_str(
+            r#"{"nftables": [{"metainfo": {}}, {"set": {"name": "s", "elem": ["198.18.0.10", {"elem": {"val": "2001:2::10", "timeout": 30, "expires": 29}}]}}]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            set_elements(&json),
+            vec![
+                "198.18.0.10".parse::<IpAddr>().unwrap(),
+                "2001:2::10".parse().unwrap()
+            ]
+        );
     }
 }

@@ -369,41 +369,10 @@ impl Worker {
             let json = self
                 .nft
                 .list_json(&["list", "set", "inet", &self.layout.table, &set])?;
-            for ip in set_elements(&json) {
+            for ip in crate::nft::set_elements(&json) {
                 out.push((ip, h.name().to_owned()));
             }
         }
         Ok(out)
-    }
-}
-
-/// The addresses in a `nft -j list set` answer: elements are plain strings, or objects
-/// `{"elem": {"val": "...", "timeout": .., "expires": ..}}` in sets with timeouts.
-fn set_elements(json: &serde_json::Value) -> Vec<IpAddr> {
-    let sets = json["nftables"].as_array().into_iter().flatten();
-    sets.filter_map(|o| o["set"]["elem"].as_array())
-        .flatten()
-        .filter_map(|e| e.as_str().or_else(|| e["elem"]["val"].as_str()))
-        .filter_map(|s| s.parse().ok())
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn set_elements_are_read_in_both_forms() {
-        let json: serde_json::Value = serde_json::from_str(
-            r#"{"nftables": [{"metainfo": {}}, {"set": {"name": "s", "elem": ["198.18.0.10", {"elem": {"val": "2001:2::10", "timeout": 30, "expires": 29}}]}}]}"#,
-        )
-        .unwrap();
-        assert_eq!(
-            set_elements(&json),
-            vec![
-                "198.18.0.10".parse::<IpAddr>().unwrap(),
-                "2001:2::10".parse().unwrap()
-            ]
-        );
     }
 }
