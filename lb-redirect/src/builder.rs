@@ -163,6 +163,9 @@ impl RedirectBuilder {
         if self.listen.is_empty() {
             return invalid("listen", "at least one address".into());
         }
+        if self.table.is_none() {
+            return invalid("forward_to", "a table".into());
+        }
         if self.port == 0 || self.backend_port == Some(0) {
             return invalid("port", "a port from 1 to 65535, got 0".into());
         }
@@ -254,12 +257,7 @@ mod tests {
 
     #[test]
     fn settings_are_checked() {
-        let setting = |b: RedirectBuilder| match b.layout().and_then(|l| {
-            b.table.as_ref().map(|_| l).ok_or(Error::InvalidSetting {
-                setting: "forward_to",
-                expected: String::new(),
-            })
-        }) {
+        let setting = |b: RedirectBuilder| match b.layout() {
             Err(Error::InvalidSetting { setting, .. }) => setting,
             other => panic!("expected an invalid setting, got {other:?}"),
         };
