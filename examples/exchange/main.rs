@@ -1,7 +1,8 @@
 //! # The Exchange balancer: relayd's configuration from the Halon guide, as an lb program
 //!
-//! The seed (`../shared/reference/halon-exchange-2010-guide.txt`, "The resulting
-//! configuration") balances two Exchange 2010 servers with relayd:
+//! The seed (Halon's guide *Load balancing Microsoft Exchange 2010*, "The resulting
+//! configuration"; completed in `exchange.conf` beside this file) balances two Exchange
+//! 2010 servers with relayd:
 //!
 //! ```text
 //! table <exchange> { }
