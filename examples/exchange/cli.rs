@@ -272,7 +272,6 @@ mod tests {
         assert!(o.real_ports);
         assert_eq!(o.affinity, Affinity::Service);
         assert_eq!(o.check, CheckKind::Protocol);
-        assert_eq!(o.mode.to_string(), "source-hash");
         assert_eq!(run(&[]).unwrap().mode, Mode::default());
         assert_eq!(
             run(&["--affinity", "server"]).unwrap().affinity,

@@ -22,9 +22,12 @@
 //! service instead (`health.rs`). With no arguments it also starts two demo Exchange
 //! servers on 127.0.0.2 and 127.0.0.3 (`demo_servers.rs`), runs a demonstration whose
 //! every claim is checked (`demo.rs`, `demo_service.rs`), then serves until Ctrl-C.
-//! `--help` lists the options; `--backend` balances real servers instead.
+//! `--help` lists the options; `--backend` balances real servers instead; `--config
+//! FILE` builds the relays from a relayd.conf (`exchange.conf`, the seed's, beside this
+//! file) through lb-config and runs the same demonstration over them (`from_file.rs`).
 //!
-//! Map: `cli` (arguments), `services` (the seed's relays and ports), `modes` (`--mode`),
+//! Map: `cli` (arguments, `clap`), `from_file` (`--config`), `services` (the seed's
+//! relays and ports), `modes` (`--mode`),
 //! `health` (the checks), `setup` (tables, monitors, relays), `bind` (listening),
 //! `overview` (listen map, hosts, health changes), `demo_servers` (+ `https`, `pop3`,
 //! `imap`, `rpc`, `lines`), `clients` and `rounds` (the demo clients), `demo`,
