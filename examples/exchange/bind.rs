@@ -11,7 +11,7 @@ use crate::setup::SetupError;
 
 /// How long a relay waits for a port held by closing connections: Linux keeps a
 /// connection in TIME_WAIT for 60 s.
-const TIME_WAIT_LIMIT: Duration = Duration::from_secs(65);
+pub const TIME_WAIT_LIMIT: Duration = Duration::from_secs(65);
 
 /// Starts a relay. 59532 and 59533 lie in Linux's ephemeral port range, so an outgoing
 /// connection of any program may have used 127.0.0.1:59532 and left it in TIME_WAIT,
@@ -27,28 +27,34 @@ pub async fn start_relay(
             Ok(handle) => return Ok(handle),
             Err(error) => error,
         };
-        let busy = match &error {
-            StartError::Bind { addr, source, .. }
-                if source.kind() == std::io::ErrorKind::AddrInUse =>
-            {
-                Some(*addr)
-            }
-            _ => None,
-        };
-        match busy {
-            Some(addr) if Instant::now() < deadline && !listening(addr).await => {
-                if !told {
-                    println!(
-                        "  {addr} is busy but nothing listens there: a closed connection that used it \
-                         (TIME_WAIT) holds it; the kernel frees it within 60 s. Waiting..."
-                    );
-                    told = true;
-                }
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-            _ => return Err(start_error(error, port)),
+        if !held_by_time_wait(&error, deadline, &mut told).await {
+            return Err(start_error(error, port));
         }
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
+}
+
+/// Whether a bind that failed with `error` is worth trying again: its port is busy
+/// but nothing listens there (a connection in TIME_WAIT holds it) and `deadline` has
+/// not passed. Says so once (`told`).
+pub async fn held_by_time_wait(error: &StartError, deadline: Instant, told: &mut bool) -> bool {
+    let addr = match error {
+        StartError::Bind { addr, source, .. } if source.kind() == std::io::ErrorKind::AddrInUse => {
+            *addr
+        }
+        _ => return false,
+    };
+    if Instant::now() >= deadline || listening(addr).await {
+        return false;
+    }
+    if !*told {
+        println!(
+            "  {addr} is busy but nothing listens there: a closed connection that used it \
+             (TIME_WAIT) holds it; the kernel frees it within 60 s. Waiting..."
+        );
+        *told = true;
+    }
+    true
 }
 
 /// Whether something accepts connections at `addr`.

@@ -23,9 +23,12 @@
 //! service instead (`health.rs`). With no arguments it also starts two demo Exchange
 //! servers on 127.0.0.2 and 127.0.0.3 (`demo_servers.rs`), runs a demonstration whose
 //! every claim is checked (`demo.rs`, `demo_service.rs`), then serves until Ctrl-C.
-//! `--help` lists the options; `--backend` balances real servers instead.
+//! `--help` lists the options; `--backend` balances real servers instead; `--config
+//! FILE` builds the relays from a relayd.conf (`exchange.conf`, the seed's, beside this
+//! file) through lb-config and runs the same demonstration over them (`from_file.rs`).
 //!
-//! Map: `cli` (arguments), `services` (the seed's relays and ports), `modes` (`--mode`),
+//! Map: `cli` (arguments, `clap`), `from_file` (`--config`), `services` (the seed's
+//! relays and ports), `modes` (`--mode`),
 //! `health` (the checks), `setup` (tables, monitors, relays), `bind` (listening),
 //! `overview` (listen map, hosts, health changes), `demo_servers` (+ `https`, `pop3`,
 //! `imap`, `rpc`, `lines`), `clients` and `rounds` (the demo clients), `demo`,
@@ -41,6 +44,7 @@ mod demo;
 mod demo_real;
 mod demo_servers;
 mod demo_service;
+mod from_file;
 mod health;
 #[cfg(test)]
 mod https_only;
@@ -52,14 +56,14 @@ mod services;
 mod setup;
 mod waits;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use lb::core::Host;
 use tokio::time::Instant;
 
-use crate::cli::{Command, Options};
+use crate::cli::{CheckKind, Options};
 use crate::demo_servers::{DemoServer, SERVERS};
 use crate::overview::{affinity_summary, check_summary};
 use crate::setup::Exchange;
@@ -72,14 +76,15 @@ fn main() -> ExitCode {
             .init();
     }
     let options = match cli::parse(std::env::args().skip(1)) {
-        Ok(Command::Run(options)) => options,
-        Ok(Command::Help) => {
-            print!("{}", cli::HELP);
-            return ExitCode::SUCCESS;
-        }
+        Ok(options) => options,
+        // `--help` (exit 0) or a command line that cannot work (exit 2), printed by clap.
         Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
+            let shown = e.print();
+            let code = if e.use_stderr() { 2 } else { 0 };
+            return match shown {
+                Ok(()) => ExitCode::from(code),
+                Err(_) => ExitCode::FAILURE,
+            };
         }
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -103,13 +108,19 @@ fn main() -> ExitCode {
     code
 }
 
-async fn run(options: Options) -> Result<ExitCode, Box<dyn std::error::Error>> {
+async fn run(mut options: Options) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let started = Instant::now();
     let demo = options.backends.is_empty();
     println!("lb exchange example: relayd's Exchange 2010 configuration (Halon guide) on lb");
     println!();
 
     let ports = setup::ports(&options, demo);
+    let schedule = if demo { health::DEMO } else { health::REAL };
+    // `--config`: the file is read first, so that a broken one stops everything early.
+    let plan = match options.config.clone() {
+        Some(path) => Some(load_config(&path, &mut options, &ports, schedule)?),
+        None => None,
+    };
     let mut servers = Vec::new();
     let hosts: Vec<Host> = if demo {
         let ports: Vec<_> = ports.iter().map(|p| (p.service, p.backend)).collect();
@@ -137,8 +148,10 @@ async fn run(options: Options) -> Result<ExitCode, Box<dyn std::error::Error>> {
             .collect()
     };
 
-    let schedule = if demo { health::DEMO } else { health::REAL };
-    let (ex, mut events) = Exchange::start(&options, hosts, &ports, schedule, started).await?;
+    let (ex, mut events) = match plan {
+        Some(plan) => from_file::start(&options, plan, schedule, started).await?,
+        None => Exchange::start(&options, hosts, &ports, schedule, started).await?,
+    };
     ex.print_listen_map(&options);
     println!("Mode {} ({}):", options.mode, options.mode.relayd_name());
     report::print_wrapped("  ", &options.mode.explanation());
@@ -190,6 +203,52 @@ async fn run(options: Options) -> Result<ExitCode, Box<dyn std::error::Error>> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// Reads `--config`'s file with the demonstration's macros, takes its mode and checks
+/// into `options`, and says what the demonstration changed.
+fn load_config(
+    path: &std::path::Path,
+    options: &mut Options,
+    ports: &[setup::Port],
+    schedule: health::Schedule,
+) -> Result<lb::config::Plan, Box<dyn std::error::Error>> {
+    let servers: Vec<(String, IpAddr)> =
+        SERVERS.iter().map(|(n, ip)| (n.to_string(), *ip)).collect();
+    let macros = from_file::macros(options.listen, &servers, ports);
+    let plan = from_file::plan(path, &macros, schedule, &servers)?;
+    (options.mode, options.check) = from_file::mode_and_check(&plan)?;
+    println!(
+        "Relays from {} (lb-config), its macros overridden as `-D name=value` would:",
+        path.display()
+    );
+    let defines: Vec<String> = macros.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    report::print_wrapped("  ", &defines.join(" "));
+    if !plan.report.diagnostics.is_empty() {
+        print!("{}", plan.report.render());
+    }
+    report::print_wrapped(
+        "  ",
+        &format!(
+            "The demonstration's own, not the file's: checks every {} s with retry {} and a \
+             {} ms timeout (so that it stays short), and each host named after the demo \
+             server at its address. lb-config gives each relay its own table (relayd's way, \
+             --affinity service); --affinity server, one table for all relays, has no \
+             relayd.conf spelling, so its variant of step 4 is not shown.",
+            schedule.interval.as_secs(),
+            schedule.retry,
+            health::TIMEOUT.as_millis()
+        ),
+    );
+    if options.check == CheckKind::Protocol {
+        report::print_wrapped(
+            "  ",
+            "The file's checks are not all `check tcp`: the check column below shows the \
+             example's protocol checks, while the file's own checks run.",
+        );
+    }
+    println!();
+    Ok(plan)
 }
 
 /// What to try while the example serves.

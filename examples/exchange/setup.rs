@@ -65,8 +65,8 @@ pub struct Relayed {
     pub service: Service,
     /// The port the relay connects to on a host.
     pub backend_port: u16,
-    /// The running relay.
-    pub handle: RelayHandle,
+    /// The running relay (shared: lb-config's relays are `Arc`s).
+    pub handle: Arc<RelayHandle>,
     /// Index of its pool in [`Exchange::pools`].
     pub pool: usize,
 }
@@ -160,19 +160,39 @@ impl Exchange {
             relays.push(Relayed {
                 service: port.service,
                 backend_port: port.backend,
-                handle,
+                handle: Arc::new(handle),
                 pool,
             });
         }
-        let exchange = Exchange {
+        let exchange = Exchange::assemble(
             pools,
             relays,
-            affinity: options.affinity,
+            options.affinity,
             schedule,
             started,
             forwarders,
-        };
+        );
         Ok((exchange, events))
+    }
+
+    /// The balancer from its parts, however they were built (here, or from a file by
+    /// `from_file.rs`); `forwarders` copy the monitors' events into one stream.
+    pub fn assemble(
+        pools: Vec<Pool>,
+        relays: Vec<Relayed>,
+        affinity: Affinity,
+        schedule: Schedule,
+        started: Instant,
+        forwarders: Vec<JoinHandle<()>>,
+    ) -> Self {
+        Exchange {
+            pools,
+            relays,
+            affinity,
+            schedule,
+            started,
+            forwarders,
+        }
     }
 
     /// The pool a relay forwards to.
@@ -260,7 +280,7 @@ impl Exchange {
 }
 
 /// Copies one monitor's events into the merged stream, until the monitor is gone.
-async fn forward(mut from: broadcast::Receiver<HostEvent>, to: broadcast::Sender<HostEvent>) {
+pub async fn forward(mut from: broadcast::Receiver<HostEvent>, to: broadcast::Sender<HostEvent>) {
     loop {
         match from.recv().await {
             // No receiver left is not an error: nobody listens at the moment.
