@@ -44,6 +44,7 @@ pub mod diag;
 pub mod lexer;
 pub mod model;
 mod parser;
+pub mod redirect;
 pub mod running;
 pub mod status;
 pub mod token;
@@ -53,6 +54,7 @@ use std::path::Path;
 pub use build::{resolve, Plan};
 pub use diag::{Diagnostic, Report, Severity, Span};
 pub use model::Config;
+pub use redirect::{Fallback, Layer, RedirectMode, StartOptions};
 pub use running::{ReloadReport, Running, StartError};
 pub use status::Status;
 
