@@ -231,7 +231,10 @@ mod linux {
             def: def.clone(),
             shape: shape(plan, def),
             layer: Layer::Redirect {
-                tables: redirects.iter().map(|r| r.table_name().to_owned()).collect(),
+                tables: redirects
+                    .iter()
+                    .map(|r| r.table_name().to_owned())
+                    .collect(),
             },
             handles: Vec::new(),
             monitors,

@@ -1,11 +1,10 @@
-//! What runs: the relays, tables and monitors of a [`Plan`], and [`Running::reload`],
-//! which applies only the difference to a new plan.
+//! What runs: the relays, redirects, tables and monitors of a [`Plan`]. A reload
+//! ([`Running::reload`]) applies only the difference to a new plan.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use lb_core::{Health, Host, Table, TableEvent};
+use lb_core::{Host, Table, TableEvent};
 use lb_health::Monitor;
 use lb_relay::{BackendPort, Relay, RelayHandle, TcpOptions};
 
@@ -13,6 +12,7 @@ use crate::build::{listen_groups, make_balancer, make_monitor, make_table, Plan}
 use crate::diag::Span;
 use crate::model::{RelayDef, RelayKind};
 use crate::redirect::{unsupported, Fallback, Layer, RedirectMode, StartOptions};
+pub use crate::reload::ReloadReport;
 
 /// How long a relay removed or replaced by a reload lets its sessions run.
 pub const DRAIN_DEADLINE: Duration = Duration::from_secs(600);
@@ -100,7 +100,7 @@ impl RunningRelay {
 }
 
 /// Removes a block's kernel redirects and waits until their tables are gone.
-async fn remove_redirects(r: &mut RunningRelay) {
+pub(crate) async fn remove_redirects(r: &mut RunningRelay) {
     #[cfg(target_os = "linux")]
     crate::redirect::remove(r.take_redirects()).await;
     #[cfg(not(target_os = "linux"))]
@@ -109,27 +109,10 @@ async fn remove_redirects(r: &mut RunningRelay) {
 
 /// Everything a configuration started.
 pub struct Running {
-    plan: Plan,
-    options: StartOptions,
+    pub(crate) plan: Plan,
+    pub(crate) options: StartOptions,
     /// The relays, in the file's order.
     pub relays: Vec<RunningRelay>,
-}
-
-/// What a reload did.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct ReloadReport {
-    /// Relays that kept running untouched (their sockets and sessions).
-    pub kept: Vec<String>,
-    /// Relays started.
-    pub added: Vec<String>,
-    /// Relays stopped (their sessions drain).
-    pub removed: Vec<String>,
-    /// Relays restarted with new settings.
-    pub changed: Vec<String>,
-    /// Hosts added, as `table:port host`.
-    pub hosts_added: Vec<String>,
-    /// Hosts removed, as `table:port host`.
-    pub hosts_removed: Vec<String>,
 }
 
 impl Plan {
@@ -164,7 +147,7 @@ impl Plan {
 
 /// Starts a `relay` block, or a `redirect` block at the layer `options` and the system
 /// allow (a fallback to layer 4 is logged with its reason).
-fn start_block(
+pub(crate) fn start_block(
     plan: &Plan,
     def: &RelayDef,
     options: &StartOptions,
@@ -356,22 +339,6 @@ fn start_relay(plan: &Plan, def: &RelayDef, layer: Layer) -> Result<RunningRelay
     Ok(out)
 }
 
-/// Lets a relay's sessions finish in the background, and stops its monitors.
-fn retire(mut old: RunningRelay) {
-    tokio::spawn(async move {
-        remove_redirects(&mut old).await;
-        for h in &old.handles {
-            h.stop_accepting().await;
-        }
-        for m in old.monitors {
-            m.shutdown().await;
-        }
-        for h in &old.handles {
-            h.shutdown(DRAIN_DEADLINE).await;
-        }
-    });
-}
-
 impl Running {
     /// The plan running now.
     pub fn plan(&self) -> &Plan {
@@ -385,172 +352,21 @@ impl Running {
 
     /// Stops everything: relays stop accepting and their sessions get `deadline` to
     /// finish, monitors stop, and layer-3 redirects remove their nftables tables (their
-    /// connections then lose their translation).
-    pub async fn shutdown(mut self, deadline: Duration) {
-        for r in &mut self.relays {
+    /// connections then lose their translation). Afterwards nothing runs.
+    pub async fn shutdown(&mut self, deadline: Duration) {
+        let mut relays = std::mem::take(&mut self.relays);
+        for r in &mut relays {
             for h in &r.handles {
                 h.stop_accepting().await;
             }
             remove_redirects(r).await;
         }
-        for r in self.relays {
+        for r in relays {
             for m in r.monitors {
                 m.shutdown().await;
             }
             for h in &r.handles {
                 h.shutdown(deadline).await;
-            }
-        }
-    }
-
-    /// Applies a new plan by difference: a relay whose settings are the same keeps its
-    /// listening sockets and sessions, and only its tables' hosts change (hosts keep
-    /// their ids, so with `consistent` only the clients of a removed host move);
-    /// relays gone are stopped (their sessions drain for [`DRAIN_DEADLINE`]), new ones
-    /// started, changed ones restarted (listeners closed, then opened again).
-    ///
-    /// A plan is already checked (parsed and resolved): a broken file never gets here,
-    /// so nothing changes for it.
-    ///
-    /// # Errors
-    ///
-    /// A relay that could not start; the relays handled before it stay changed.
-    pub async fn reload(&mut self, plan: Plan) -> Result<ReloadReport, StartError> {
-        let mut report = ReloadReport::default();
-        let mut old: Vec<RunningRelay> = std::mem::take(&mut self.relays);
-        // Relays gone from the file let go of their ports first: a new relay may take one.
-        let (gone, kept): (Vec<_>, Vec<_>) = old
-            .into_iter()
-            .partition(|r| !plan.config.relays.iter().any(|d| d.name == r.def.name));
-        old = kept;
-        for mut r in gone {
-            for h in &r.handles {
-                h.stop_accepting().await;
-            }
-            // Gone when the reload returns, and before a new block may take its name.
-            remove_redirects(&mut r).await;
-            report.removed.push(r.def.name.clone());
-            retire(r);
-        }
-        let mut next = Vec::new();
-        let mut failed = None;
-        for def in &plan.config.relays {
-            let mut current = match old.iter().position(|r| r.def.name == def.name) {
-                Some(at) => old.remove(at),
-                None => match start_block(&plan, def, &self.options) {
-                    Ok(r) => {
-                        report.added.push(def.name.clone());
-                        next.push(r);
-                        continue;
-                    }
-                    Err(e) => {
-                        failed = Some(e);
-                        break;
-                    }
-                },
-            };
-            if current.shape == shape(&plan, def) {
-                update_hosts(&plan, &current, &mut report).await;
-                report.kept.push(def.name.clone());
-                next.push(RunningRelay {
-                    def: def.clone(),
-                    ..current
-                });
-                continue;
-            }
-            // Changed: the new relay binds the same ports (a redirect: the same nftables
-            // table), so the old one lets go first.
-            for h in &current.handles {
-                h.stop_accepting().await;
-            }
-            remove_redirects(&mut current).await;
-            match start_block(&plan, def, &self.options) {
-                Ok(r) => {
-                    retire(current);
-                    report.changed.push(def.name.clone());
-                    next.push(r);
-                }
-                Err(e) => {
-                    retire(current);
-                    failed = Some(e);
-                    break;
-                }
-            }
-        }
-        if let Some(e) = failed {
-            // Whatever was not reached keeps running as it was.
-            next.append(&mut old);
-            self.relays = next;
-            return Err(e);
-        }
-        self.relays = next;
-        self.plan = plan;
-        Ok(report)
-    }
-}
-
-/// Adds the hosts a table gained and removes those it lost, through the relay handle
-/// (adds first, so a table is never empty on the way).
-async fn update_hosts(plan: &Plan, relay: &RunningRelay, report: &mut ReloadReport) {
-    for (model, table) in &relay.tables {
-        let wanted = plan.hosts.get(model).cloned().unwrap_or_default();
-        let snap = table.snapshot();
-        let port = table
-            .name()
-            .rsplit(':')
-            .next()
-            .and_then(|p| p.parse().ok())
-            .unwrap_or(0);
-        let have: HashSet<String> = (0..snap.len())
-            .map(|i| snap.host(i).name().to_owned())
-            .collect();
-        // A redirect at layer 3 has no relay: its table is changed directly, and the
-        // kernel redirect follows the table.
-        let handle = relay
-            .handles
-            .iter()
-            .find(|h| h.tables().iter().any(|t| Arc::ptr_eq(t, table)));
-        // A checked table takes a new host once its first check passes, as relayd.
-        let checked = relay.monitors.iter().any(|m| Arc::ptr_eq(m.table(), table));
-        let health = if checked { Health::Unknown } else { Health::Up };
-        for (name, ip) in &wanted {
-            if !have.contains(name) {
-                let host = Host::new(name.clone(), std::net::SocketAddr::new(*ip, port));
-                // Off the runtime's workers: a large consistent table takes a while to rebuild.
-                let added = match handle {
-                    Some(h) => h
-                        .add_host(table.name(), host, health)
-                        .await
-                        .map_err(|e| e.to_string()),
-                    None => table.add(host, health).map_err(|e| e.to_string()),
-                };
-                match added {
-                    Ok(_) => report.hosts_added.push(format!("{} {name}", table.name())),
-                    Err(error) => {
-                        tracing::warn!(table = %table.name(), host = %name, %error, "reload: host not added")
-                    }
-                }
-            }
-        }
-        for i in 0..snap.len() {
-            let slot = snap.host(i);
-            if wanted.iter().any(|(n, _)| n == slot.name()) {
-                continue;
-            }
-            let removed = match handle {
-                Some(h) => h
-                    .remove_host(table.name(), slot.id())
-                    .await
-                    .map_err(|e| e.to_string()),
-                None => table.remove(slot.id()).map_err(|e| e.to_string()),
-            };
-            match removed {
-                Ok(()) => report
-                    .hosts_removed
-                    .push(format!("{} {}", table.name(), slot.name())),
-                Err(error) => {
-                    tracing::warn!(table = %table.name(), host = %slot.name(), %error, "reload: host not removed")
-                }
             }
         }
     }

@@ -40,7 +40,7 @@ async fn forced_layer4_runs_a_redirect_as_a_relay_and_says_why() {
         "table <t> {{ 127.0.0.1 }}\n\
          redirect \"www\" {{\n listen on 127.0.0.1 port {port}\n forward to <t> port {bport} mode source-hash\n sticky-address\n}}\n"
     );
-    let running = plan(&text)
+    let mut running = plan(&text)
         .start_with(StartOptions::redirects(RedirectMode::Layer4))
         .expect("the relay starts");
     assert_eq!(running.options().redirects, RedirectMode::Layer4);
@@ -57,7 +57,9 @@ async fn forced_layer4_runs_a_redirect_as_a_relay_and_says_why() {
     );
     assert_eq!(block.handles.len(), 1);
     let addr = block.handles[0].local_addrs()[0];
-    let mut s = TcpStream::connect(addr).await.expect("connect through the relay");
+    let mut s = TcpStream::connect(addr)
+        .await
+        .expect("connect through the relay");
     let mut got = vec![0u8; 8];
     tokio::time::timeout(BOUND, s.read_exact(&mut got))
         .await
@@ -79,7 +81,7 @@ async fn without_nft_a_redirect_falls_back_with_the_reason_or_fails_when_layer3_
         redirects,
         nft: "/nonexistent/nft".into(),
     };
-    let running = plan(&text)
+    let mut running = plan(&text)
         .start_with(options(RedirectMode::Auto))
         .expect("falls back to a relay");
     match running.relays[0].layer() {
@@ -109,7 +111,7 @@ async fn modes_without_a_kernel_form_fall_back() {
          redirect \"www\" {{\n listen on 127.0.0.1 port {}\n forward to <t> mode p2c\n}}\n",
         free_port()
     );
-    let running = plan(&text).start().expect("falls back to a relay");
+    let mut running = plan(&text).start().expect("falls back to a relay");
     match running.relays[0].layer() {
         Layer::Relay {
             fallback: Some(Fallback::Unsupported(why)),

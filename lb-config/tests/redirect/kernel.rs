@@ -73,7 +73,9 @@ fn a_redirect_block_runs_in_the_kernel_reloads_and_is_removed() {
     let _servers: Vec<_> = (1..=2).map(|i| lab.serve(i)).collect();
 
     let text = config(&[1, 2], "source-hash");
-    let running = in_balancer(&lab, move |_| plan(&text).start().expect("the redirect starts"));
+    let running = in_balancer(&lab, move |_| {
+        plan(&text).start().expect("the redirect starts")
+    });
     match running.relays[0].layer() {
         Layer::Redirect { tables } => assert_eq!(tables, &["lb_www"]),
         other => panic!("expected layer 3, got {other:?}"),
@@ -81,15 +83,28 @@ fn a_redirect_block_runs_in_the_kernel_reloads_and_is_removed() {
     assert!(running.relays[0].handles.is_empty(), "no relay at layer 3");
     let first = table_handle(&lab).expect("nft list tables shows inet lb_www");
     let ruleset = running.relays[0].redirects[0].ruleset().expect("ruleset");
-    assert!(ruleset.contains("jhash"), "source-hash in the kernel:\n{ruleset}");
-    assert!(ruleset.contains("timeout 5m"), "session timeout as src.track:\n{ruleset}");
+    assert!(
+        ruleset.contains("jhash"),
+        "source-hash in the kernel:\n{ruleset}"
+    );
+    assert!(
+        ruleset.contains("timeout 5m"),
+        "session timeout as src.track:\n{ruleset}"
+    );
     assert!(["s1", "s2"].contains(&visit_from(&lab, 0).as_str()));
 
     // Hosts only: the table stays, the host goes from the kernel map.
     let (running, report) = reload(&lab, running, config(&[1], "source-hash"));
     assert_eq!(report.kept, ["www"]);
-    assert_eq!(report.hosts_removed, [format!("web:{PORT} {}", backend4(2))]);
-    assert_eq!(table_handle(&lab), Some(first), "an unchanged redirect keeps its table");
+    assert_eq!(
+        report.hosts_removed,
+        [format!("web:{PORT} {}", backend4(2))]
+    );
+    assert_eq!(
+        table_handle(&lab),
+        Some(first),
+        "an unchanged redirect keeps its table"
+    );
     let redirect = &running.relays[0].redirects[0];
     let version = redirect.table().snapshot().version();
     assert!(redirect.wait_applied(version, Duration::from_secs(10)));
@@ -115,7 +130,7 @@ fn a_redirect_block_runs_in_the_kernel_reloads_and_is_removed() {
     // Shutdown removes the table.
     let text = config(&[1, 2], "least-states");
     in_balancer(&lab, move |rt| {
-        let running = plan(&text).start().expect("the redirect starts");
+        let mut running = plan(&text).start().expect("the redirect starts");
         rt.block_on(running.shutdown(Duration::from_secs(1)));
     });
     assert_eq!(table_handle(&lab), None, "shutdown removes the table");
