@@ -13,11 +13,12 @@
 //! its states live: an idle connection within the session timeout keeps its source's
 //! host either way). Each listen port is one nftables table `inet lb_<name>` (`name`:
 //! the block's name, characters other than letters, digits and `_` as `_`, with `_<port>`
-//! for every port after the first).
+//! for every port after the first; a block whose name maps to a table an earlier block
+//! has runs as a relay).
 
 use std::path::PathBuf;
 
-use crate::model::{ListenAddr, Mode, RelayDef};
+use crate::model::{ListenAddr, Mode, RelayDef, RelayKind};
 
 /// How `redirect` blocks run.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -98,6 +99,7 @@ pub enum Fallback {
 }
 
 /// The redirect's nftables name for a block and one of its listen ports.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 pub(crate) fn nft_name(def: &RelayDef, index: usize, port: u16) -> String {
     let mut name: String = def
         .name
@@ -114,8 +116,9 @@ pub(crate) fn nft_name(def: &RelayDef, index: usize, port: u16) -> String {
     name
 }
 
-/// Why a block cannot run in the kernel, before nftables is asked.
-pub(crate) fn unsupported(def: &RelayDef) -> Option<Fallback> {
+/// Why a block cannot run in the kernel, before nftables is asked; `all` are the
+/// file's blocks.
+pub(crate) fn unsupported(def: &RelayDef, all: &[RelayDef]) -> Option<Fallback> {
     if !cfg!(target_os = "linux") {
         return Some(Fallback::NotLinux);
     }
@@ -136,6 +139,19 @@ pub(crate) fn unsupported(def: &RelayDef) -> Option<Fallback> {
         .any(|l| matches!(l.addr, Some(ListenAddr::Name(_))))
     {
         return why("a redirect listens on IP addresses, not names");
+    }
+    // Names differing only in characters nftables does not take would share a table:
+    // the first block keeps it.
+    let table = nft_name(def, 0, 0);
+    if let Some(first) = all
+        .iter()
+        .take_while(|d| d.name != def.name)
+        .find(|d| d.kind == RelayKind::Redirect && nft_name(d, 0, 0) == table)
+    {
+        return Some(Fallback::Unsupported(format!(
+            "its nftables table inet lb_{table} is redirect {}'s",
+            first.name
+        )));
     }
     None
 }
@@ -282,7 +298,7 @@ mod linux {
 mod tests {
     use super::*;
     use crate::diag::Span;
-    use crate::model::{RelayKind, DEFAULT_SESSION_TIMEOUT};
+    use crate::model::{Forward, Listen, DEFAULT_SESSION_TIMEOUT};
 
     fn def(name: &str) -> RelayDef {
         RelayDef {
@@ -305,5 +321,36 @@ mod tests {
         assert_eq!(nft_name(&def(""), 0, 80), "_");
         let long = nft_name(&def(&"x".repeat(40)), 1, 65535);
         assert!(long.len() <= 32, "{long}");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_second_block_with_the_same_table_name_falls_back() {
+        let block = |name: &str| RelayDef {
+            listen: vec![Listen {
+                addr: Some(ListenAddr::Ip("198.18.100.1".parse().unwrap())),
+                port: 80,
+                span: Span::default(),
+            }],
+            forwards: vec![Forward {
+                table: "t".into(),
+                span: Span::default(),
+                port: None,
+                mode: Mode::RoundRobin,
+                key: None,
+                check: None,
+                interval: None,
+                timeout: None,
+            }],
+            ..def(name)
+        };
+        let all = [block("a-b"), block("a_b")];
+        assert!(unsupported(&all[0], &all).is_none());
+        match unsupported(&all[1], &all) {
+            Some(Fallback::Unsupported(why)) => {
+                assert_eq!(why, "its nftables table inet lb_a_b is redirect a-b's")
+            }
+            other => panic!("expected a fallback, got {other:?}"),
+        }
     }
 }

@@ -155,7 +155,7 @@ pub(crate) fn start_block(
     if def.kind == RelayKind::Relay {
         return start_relay(plan, def, Layer::Relay { fallback: None });
     }
-    let reason = match (options.redirects, unsupported(def)) {
+    let reason = match (options.redirects, unsupported(def, &plan.config.relays)) {
         (RedirectMode::Layer4, _) => Fallback::Chosen,
         (_, Some(why)) => why,
         (_, None) => match layer3(plan, def, options)? {
