@@ -8,13 +8,17 @@
 //! `-v` logs state changes, `-D name=value` overrides a macro, SIGHUP reloads the file
 //! (a broken file changes nothing and says why), `--metrics 127.0.0.1:9100` serves
 //! `GET /metrics` (Prometheus text) and `GET /status` (JSON, like `relayctl show summary`).
+//! `redirect` blocks run at layer 3 (nftables) on Linux where they can, else as relays;
+//! `--redirects layer4` forces relays, `--redirects layer3` refuses the fallback. What
+//! each block runs as is printed at start.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use clap::Parser;
-use lb::config::{parse_file, resolve, Plan, Report, Running};
+use lb::config::running::RunningRelay;
+use lb::config::{parse_file, resolve, Layer, Plan, RedirectMode, Report, Running, StartOptions};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Mutex;
 
@@ -37,6 +41,47 @@ struct Args {
     /// Serve Prometheus metrics (`GET /metrics`) and a JSON summary (`GET /status`).
     #[arg(long, value_name = "ADDR")]
     metrics: Option<std::net::SocketAddr>,
+    /// How `redirect` blocks run: `auto` (layer 3 on Linux where nftables can be used,
+    /// else a relay), `layer3` (no fallback), `layer4` (always a relay).
+    #[arg(long, value_enum, default_value_t = Redirects::Auto)]
+    redirects: Redirects,
+}
+
+/// `--redirects`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum Redirects {
+    Auto,
+    Layer3,
+    Layer4,
+}
+
+impl From<Redirects> for RedirectMode {
+    fn from(r: Redirects) -> Self {
+        match r {
+            Redirects::Auto => RedirectMode::Auto,
+            Redirects::Layer3 => RedirectMode::Layer3,
+            Redirects::Layer4 => RedirectMode::Layer4,
+        }
+    }
+}
+
+/// Prints what a block runs as, and where.
+fn report_block(r: &RunningRelay) {
+    match r.layer() {
+        Layer::Redirect { tables } => println!(
+            "redirect {}: layer 3, nftables table(s) inet {}",
+            r.name(),
+            tables.join(", inet ")
+        ),
+        Layer::Relay { fallback } => {
+            if let Some(why) = fallback {
+                println!("redirect {}: layer-4 relay ({why})", r.name());
+            }
+            for h in &r.handles {
+                println!("relay {} listening on {:?}", h.name(), h.local_addrs());
+            }
+        }
+    }
 }
 
 fn macros(args: &Args) -> Result<Vec<(String, String)>, String> {
@@ -102,7 +147,9 @@ fn main() -> ExitCode {
 }
 
 async fn run(args: Args, macros: Vec<(String, String)>, plan: Plan) -> ExitCode {
-    let running = match plan.start() {
+    let options = StartOptions::redirects(args.redirects.into());
+    println!("redirects: {:?}", options.redirects);
+    let running = match plan.start_with(options) {
         Ok(r) => Arc::new(Mutex::new(r)),
         Err(e) => {
             eprintln!("{e}");
@@ -110,9 +157,7 @@ async fn run(args: Args, macros: Vec<(String, String)>, plan: Plan) -> ExitCode 
         }
     };
     for r in &running.lock().await.relays {
-        for h in &r.handles {
-            println!("relay {} listening on {:?}", h.name(), h.local_addrs());
-        }
+        report_block(r);
     }
     if let Some(addr) = args.metrics {
         match tokio::net::TcpListener::bind(addr).await {
@@ -143,11 +188,12 @@ async fn run(args: Args, macros: Vec<(String, String)>, plan: Plan) -> ExitCode 
             },
         }
     }
-    for r in &running.lock().await.relays {
-        for h in &r.handles {
-            h.shutdown(std::time::Duration::from_secs(5)).await;
-        }
-    }
+    // Sessions get 5 s; layer-3 redirects remove their nftables tables.
+    running
+        .lock()
+        .await
+        .shutdown(std::time::Duration::from_secs(5))
+        .await;
     ExitCode::SUCCESS
 }
 

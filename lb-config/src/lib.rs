@@ -2,7 +2,9 @@
 //!
 //! Reads relayd.conf(5) as far as TCP relays, tables and checks go (and Halon SR's
 //! `load-balancer { ... }` block, which is relayd.conf), reports every error with its
-//! place, and builds the running tables, monitors and relays from it.
+//! place, and builds the running tables, monitors and relays from it. `redirect` blocks
+//! run at layer 3 on Linux (nftables, through `lb-redirect`) where they can, as relays
+//! elsewhere: see [`redirect`] and [`StartOptions`].
 //!
 //! ```
 //! use lb_config::{parse_str, model::Mode};
@@ -32,8 +34,11 @@
 //! - `parser` (internal): the grammar, with error recovery.
 //! - [`model`]: the typed configuration.
 //! - [`build`]: [`resolve`] names and validate checks into a [`Plan`].
-//! - [`running`]: [`Plan::start`] starts tables, monitors and relays; [`Running::reload`]
-//!   applies a new plan by difference.
+//! - [`running`]: [`Plan::start`] / [`Plan::start_with`] start tables, monitors, relays
+//!   and redirects; [`Running::reload`] applies a new plan by difference;
+//!   [`Running::shutdown`] stops everything.
+//! - [`redirect`]: [`RedirectMode`], [`StartOptions`], [`Layer`], [`Fallback`]: what a
+//!   `redirect` block runs as, and why.
 //! - [`status`]: [`Status`]: stats as Prometheus text or a JSON summary.
 //! - [`diag`]: [`Diagnostic`], [`Report`]: positioned errors and warnings, rendered with
 //!   `codespan-reporting`.
@@ -44,6 +49,8 @@ pub mod diag;
 pub mod lexer;
 pub mod model;
 mod parser;
+pub mod redirect;
+mod reload;
 pub mod running;
 pub mod status;
 pub mod token;
@@ -53,7 +60,9 @@ use std::path::Path;
 pub use build::{resolve, Plan};
 pub use diag::{Diagnostic, Report, Severity, Span};
 pub use model::Config;
-pub use running::{ReloadReport, Running, StartError};
+pub use redirect::{Fallback, Layer, RedirectMode, StartOptions};
+pub use reload::ReloadReport;
+pub use running::{Running, StartError};
 pub use status::Status;
 
 /// A configuration that parsed without errors, and its warnings.

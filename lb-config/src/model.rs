@@ -98,12 +98,14 @@ impl Default for Span {
     }
 }
 
-/// Whether a block was a `relay` or a `redirect` (run as a relay, see the warning).
+/// Whether a block was a `relay` or a `redirect` (layer 3 on Linux where it can, else
+/// a relay: see [`redirect`](crate::redirect)).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RelayKind {
     /// `relay NAME { ... }`.
     Relay,
-    /// `redirect NAME { ... }`: pf's layer 3 in relayd; a layer-4 relay here.
+    /// `redirect NAME { ... }`: pf's layer 3 in relayd; nftables on Linux, or a layer-4
+    /// relay.
     Redirect,
 }
 

@@ -1,17 +1,18 @@
-//! What runs: the relays, tables and monitors of a [`Plan`], and [`Running::reload`],
-//! which applies only the difference to a new plan.
+//! What runs: the relays, redirects, tables and monitors of a [`Plan`]. A reload
+//! ([`Running::reload`]) applies only the difference to a new plan.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use lb_core::{Health, Host, Table, TableEvent};
+use lb_core::{Host, Table, TableEvent};
 use lb_health::Monitor;
 use lb_relay::{BackendPort, Relay, RelayHandle, TcpOptions};
 
 use crate::build::{listen_groups, make_balancer, make_monitor, make_table, Plan};
 use crate::diag::Span;
-use crate::model::RelayDef;
+use crate::model::{RelayDef, RelayKind};
+use crate::redirect::{unsupported, Fallback, Layer, RedirectMode, StartOptions};
+pub use crate::reload::ReloadReport;
 
 /// How long a relay removed or replaced by a reload lets its sessions run.
 pub const DRAIN_DEADLINE: Duration = Duration::from_secs(600);
@@ -51,68 +52,157 @@ pub enum StartError {
         /// Why.
         source: lb_relay::StartError,
     },
+    /// A redirect could not run at layer 3 and [`RedirectMode::Layer3`] forbids the
+    /// layer-4 fallback.
+    #[error("redirect {relay} cannot run at layer 3: {source}")]
+    Redirect {
+        /// The redirect.
+        relay: String,
+        /// Why.
+        source: Fallback,
+    },
 }
 
-/// One `relay` block running: one lb relay per listen port, its tables and monitors.
+/// One `relay` or `redirect` block running: one lb relay (or, for a redirect at
+/// layer 3, one kernel redirect) per listen port, its tables and monitors.
 pub struct RunningRelay {
-    def: RelayDef,
-    shape: String,
-    /// The relays (one per listen port).
+    pub(crate) def: RelayDef,
+    pub(crate) shape: String,
+    pub(crate) layer: Layer,
+    /// The relays (one per listen port); none for a redirect at layer 3.
     pub handles: Vec<Arc<RelayHandle>>,
     /// The monitors of its tables.
     pub monitors: Vec<Monitor>,
     /// (model table name, table instance).
     pub tables: Vec<(String, Arc<Table<Host>>)>,
+    /// The kernel redirects (one per listen port) of a redirect at layer 3.
+    #[cfg(target_os = "linux")]
+    pub redirects: Vec<lb_redirect::Redirect>,
 }
 
 impl RunningRelay {
-    /// The relay's name in the file.
+    /// The block's name in the file.
     pub fn name(&self) -> &str {
         &self.def.name
     }
+
+    /// What the block runs as: a relay (and, for a `redirect` block, why it fell back
+    /// to layer 4), or a layer-3 redirect and its nftables tables.
+    pub fn layer(&self) -> &Layer {
+        &self.layer
+    }
+
+    /// Takes the kernel redirects out, to remove them before a rebuild.
+    #[cfg(target_os = "linux")]
+    fn take_redirects(&mut self) -> Vec<lb_redirect::Redirect> {
+        std::mem::take(&mut self.redirects)
+    }
+}
+
+/// Removes a block's kernel redirects and waits until their tables are gone.
+pub(crate) async fn remove_redirects(r: &mut RunningRelay) {
+    #[cfg(target_os = "linux")]
+    crate::redirect::remove(r.take_redirects()).await;
+    #[cfg(not(target_os = "linux"))]
+    let _ = r;
 }
 
 /// Everything a configuration started.
 pub struct Running {
-    plan: Plan,
+    pub(crate) plan: Plan,
+    pub(crate) options: StartOptions,
     /// The relays, in the file's order.
     pub relays: Vec<RunningRelay>,
 }
 
-/// What a reload did.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct ReloadReport {
-    /// Relays that kept running untouched (their sockets and sessions).
-    pub kept: Vec<String>,
-    /// Relays started.
-    pub added: Vec<String>,
-    /// Relays stopped (their sessions drain).
-    pub removed: Vec<String>,
-    /// Relays restarted with new settings.
-    pub changed: Vec<String>,
-    /// Hosts added, as `table:port host`.
-    pub hosts_added: Vec<String>,
-    /// Hosts removed, as `table:port host`.
-    pub hosts_removed: Vec<String>,
-}
-
 impl Plan {
-    /// Starts every relay (inside a tokio runtime).
+    /// Starts every block (inside a tokio runtime) with the default [`StartOptions`]:
+    /// `redirect` blocks at layer 3 on Linux where nftables can be used.
     ///
     /// # Errors
     ///
-    /// The first relay that cannot start; those started before it are stopped.
+    /// The first block that cannot start; those started before it are stopped.
     pub fn start(self) -> Result<Running, StartError> {
+        self.start_with(StartOptions::default())
+    }
+
+    /// Starts every block (inside a tokio runtime) with `options`; a reload keeps them.
+    /// Starting a layer-3 redirect runs `nft` on the calling thread.
+    ///
+    /// # Errors
+    ///
+    /// The first block that cannot start; those started before it are stopped.
+    pub fn start_with(self, options: StartOptions) -> Result<Running, StartError> {
         let mut relays = Vec::new();
         for def in &self.config.relays {
-            relays.push(start_relay(&self, def)?);
+            relays.push(start_block(&self, def, &options)?);
         }
-        Ok(Running { plan: self, relays })
+        Ok(Running {
+            plan: self,
+            options,
+            relays,
+        })
     }
 }
 
+/// Starts a `relay` block, or a `redirect` block at the layer `options` and the system
+/// allow (a fallback to layer 4 is logged with its reason).
+pub(crate) fn start_block(
+    plan: &Plan,
+    def: &RelayDef,
+    options: &StartOptions,
+) -> Result<RunningRelay, StartError> {
+    if def.kind == RelayKind::Relay {
+        return start_relay(plan, def, Layer::Relay { fallback: None });
+    }
+    let reason = match (options.redirects, unsupported(def, &plan.config.relays)) {
+        (RedirectMode::Layer4, _) => Fallback::Chosen,
+        (_, Some(why)) => why,
+        (_, None) => match layer3(plan, def, options)? {
+            Ok(running) => return Ok(running),
+            Err(why) => why,
+        },
+    };
+    if options.redirects == RedirectMode::Layer3 {
+        return Err(StartError::Redirect {
+            relay: def.name.clone(),
+            source: reason,
+        });
+    }
+    tracing::warn!(redirect = %def.name, reason = %reason, "redirect runs as a layer-4 relay: the backend sees the relay's address (unless PROXY protocol is on), not the client's");
+    start_relay(
+        plan,
+        def,
+        Layer::Relay {
+            fallback: Some(reason),
+        },
+    )
+}
+
+/// A redirect block in the kernel, or why it cannot be.
+#[cfg(target_os = "linux")]
+fn layer3(
+    plan: &Plan,
+    def: &RelayDef,
+    options: &StartOptions,
+) -> Result<Result<RunningRelay, Fallback>, StartError> {
+    let Some(f) = def.forwards.first() else {
+        return Ok(Err(Fallback::Unsupported("no table".into())));
+    };
+    Ok(crate::redirect::start_layer3(plan, def, f, options)?.map_err(Fallback::Nftables))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn layer3(
+    _: &Plan,
+    _: &RelayDef,
+    _: &StartOptions,
+) -> Result<Result<RunningRelay, Fallback>, StartError> {
+    Ok(Err(Fallback::NotLinux))
+}
+
 /// The settings of a relay that a reload compares (hosts are compared apart).
-fn shape(plan: &Plan, def: &RelayDef) -> String {
+pub(crate) fn shape(plan: &Plan, def: &RelayDef) -> String {
     let mut d = def.clone();
     d.span = Span::default();
     for l in &mut d.listen {
@@ -163,14 +253,17 @@ fn shape(plan: &Plan, def: &RelayDef) -> String {
     )
 }
 
-fn start_relay(plan: &Plan, def: &RelayDef) -> Result<RunningRelay, StartError> {
+fn start_relay(plan: &Plan, def: &RelayDef, layer: Layer) -> Result<RunningRelay, StartError> {
     let relay = || def.name.clone();
     let mut out = RunningRelay {
         def: def.clone(),
         shape: shape(plan, def),
+        layer,
         handles: Vec::new(),
         monitors: Vec::new(),
         tables: Vec::new(),
+        #[cfg(target_os = "linux")]
+        redirects: Vec::new(),
     };
     let protocol = def
         .protocol
@@ -246,158 +339,34 @@ fn start_relay(plan: &Plan, def: &RelayDef) -> Result<RunningRelay, StartError> 
     Ok(out)
 }
 
-/// Lets a relay's sessions finish in the background, and stops its monitors.
-fn retire(old: RunningRelay) {
-    tokio::spawn(async move {
-        for h in &old.handles {
-            h.stop_accepting().await;
-        }
-        for m in old.monitors {
-            m.shutdown().await;
-        }
-        for h in &old.handles {
-            h.shutdown(DRAIN_DEADLINE).await;
-        }
-    });
-}
-
 impl Running {
     /// The plan running now.
     pub fn plan(&self) -> &Plan {
         &self.plan
     }
 
-    /// Applies a new plan by difference: a relay whose settings are the same keeps its
-    /// listening sockets and sessions, and only its tables' hosts change (hosts keep
-    /// their ids, so with `consistent` only the clients of a removed host move);
-    /// relays gone are stopped (their sessions drain for [`DRAIN_DEADLINE`]), new ones
-    /// started, changed ones restarted (listeners closed, then opened again).
-    ///
-    /// A plan is already checked (parsed and resolved): a broken file never gets here,
-    /// so nothing changes for it.
-    ///
-    /// # Errors
-    ///
-    /// A relay that could not start; the relays handled before it stay changed.
-    pub async fn reload(&mut self, plan: Plan) -> Result<ReloadReport, StartError> {
-        let mut report = ReloadReport::default();
-        let mut old: Vec<RunningRelay> = std::mem::take(&mut self.relays);
-        // Relays gone from the file let go of their ports first: a new relay may take one.
-        let (gone, kept): (Vec<_>, Vec<_>) = old
-            .into_iter()
-            .partition(|r| !plan.config.relays.iter().any(|d| d.name == r.def.name));
-        old = kept;
-        for r in gone {
+    /// The options it was started with (reloads keep them).
+    pub fn options(&self) -> &StartOptions {
+        &self.options
+    }
+
+    /// Stops everything: relays stop accepting and their sessions get `deadline` to
+    /// finish, monitors stop, and layer-3 redirects remove their nftables tables (their
+    /// connections then lose their translation). Afterwards nothing runs.
+    pub async fn shutdown(&mut self, deadline: Duration) {
+        let mut relays = std::mem::take(&mut self.relays);
+        for r in &mut relays {
             for h in &r.handles {
                 h.stop_accepting().await;
             }
-            report.removed.push(r.def.name.clone());
-            retire(r);
+            remove_redirects(r).await;
         }
-        let mut next = Vec::new();
-        let mut failed = None;
-        for def in &plan.config.relays {
-            let current = match old.iter().position(|r| r.def.name == def.name) {
-                Some(at) => old.remove(at),
-                None => match start_relay(&plan, def) {
-                    Ok(r) => {
-                        report.added.push(def.name.clone());
-                        next.push(r);
-                        continue;
-                    }
-                    Err(e) => {
-                        failed = Some(e);
-                        break;
-                    }
-                },
-            };
-            if current.shape == shape(&plan, def) {
-                update_hosts(&plan, &current, &mut report).await;
-                report.kept.push(def.name.clone());
-                next.push(RunningRelay {
-                    def: def.clone(),
-                    ..current
-                });
-                continue;
+        for r in relays {
+            for m in r.monitors {
+                m.shutdown().await;
             }
-            // Changed: the new relay binds the same ports, so the old one lets go first.
-            for h in &current.handles {
-                h.stop_accepting().await;
-            }
-            match start_relay(&plan, def) {
-                Ok(r) => {
-                    retire(current);
-                    report.changed.push(def.name.clone());
-                    next.push(r);
-                }
-                Err(e) => {
-                    retire(current);
-                    failed = Some(e);
-                    break;
-                }
-            }
-        }
-        if let Some(e) = failed {
-            // Whatever was not reached keeps running as it was.
-            next.append(&mut old);
-            self.relays = next;
-            return Err(e);
-        }
-        self.relays = next;
-        self.plan = plan;
-        Ok(report)
-    }
-}
-
-/// Adds the hosts a table gained and removes those it lost, through the relay handle
-/// (adds first, so a table is never empty on the way).
-async fn update_hosts(plan: &Plan, relay: &RunningRelay, report: &mut ReloadReport) {
-    for (model, table) in &relay.tables {
-        let wanted = plan.hosts.get(model).cloned().unwrap_or_default();
-        let snap = table.snapshot();
-        let port = table
-            .name()
-            .rsplit(':')
-            .next()
-            .and_then(|p| p.parse().ok())
-            .unwrap_or(0);
-        let have: HashSet<String> = (0..snap.len())
-            .map(|i| snap.host(i).name().to_owned())
-            .collect();
-        let Some(handle) = relay
-            .handles
-            .iter()
-            .find(|h| h.tables().iter().any(|t| Arc::ptr_eq(t, table)))
-        else {
-            continue;
-        };
-        // A checked table takes a new host once its first check passes, as relayd.
-        let checked = relay.monitors.iter().any(|m| Arc::ptr_eq(m.table(), table));
-        let health = if checked { Health::Unknown } else { Health::Up };
-        for (name, ip) in &wanted {
-            if !have.contains(name) {
-                let host = Host::new(name.clone(), std::net::SocketAddr::new(*ip, port));
-                // Off the runtime's workers: a large consistent table takes a while to rebuild.
-                match handle.add_host(table.name(), host, health).await {
-                    Ok(_) => report.hosts_added.push(format!("{} {name}", table.name())),
-                    Err(error) => {
-                        tracing::warn!(table = %table.name(), host = %name, %error, "reload: host not added")
-                    }
-                }
-            }
-        }
-        for i in 0..snap.len() {
-            let slot = snap.host(i);
-            if wanted.iter().any(|(n, _)| n == slot.name()) {
-                continue;
-            }
-            match handle.remove_host(table.name(), slot.id()).await {
-                Ok(()) => report
-                    .hosts_removed
-                    .push(format!("{} {}", table.name(), slot.name())),
-                Err(error) => {
-                    tracing::warn!(table = %table.name(), host = %slot.name(), %error, "reload: host not removed")
-                }
+            for h in &r.handles {
+                h.shutdown(deadline).await;
             }
         }
     }

@@ -181,16 +181,17 @@ fn protocols_redirects_and_halon_blocks() {
     );
     assert_eq!(p.config.relays[1].kind, RelayKind::Redirect);
     assert!(p.config.relays[1].sticky);
-    assert_eq!(
-        warnings(&p),
-        [
-            "prefork has no effect",
-            "host `parent` is ignored",
-            "Halon block `interface` skipped",
-            "`interface` is ignored",
-            "redirect d runs as a layer-4 relay",
-        ]
-    );
+    let mut expected = vec![
+        "prefork has no effect",
+        "host `parent` is ignored",
+        "Halon block `interface` skipped",
+        "`interface` is ignored",
+    ];
+    // On Linux the redirect runs at layer 3 where it can; a fallback warns at start.
+    if !cfg!(target_os = "linux") {
+        expected.push("redirect d runs as a layer-4 relay");
+    }
+    assert_eq!(warnings(&p), expected);
     let halon = p
         .report
         .warnings()

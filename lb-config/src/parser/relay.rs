@@ -58,7 +58,9 @@ impl Parser {
                 "expected a `forward to <table>` line in it",
             );
         }
-        if kind == RelayKind::Redirect {
+        // On Linux a redirect runs at layer 3 when nftables can be used; whether it can
+        // is known when it starts, which warns if it falls back (`running::start_block`).
+        if kind == RelayKind::Redirect && !cfg!(target_os = "linux") {
             self.warn(
                 span.clone(),
                 format!("redirect {} runs as a layer-4 relay", def.name),
