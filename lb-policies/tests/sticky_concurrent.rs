@@ -82,17 +82,23 @@ fn balancer<P: Policy>(
 fn hammer<P: Policy + Send + Sync + 'static>(
     b: &Arc<Bal<P>>,
     stop: &Arc<AtomicBool>,
+    done: impl Fn(&Bal<P>) -> bool + Send + Clone + 'static,
 ) -> Vec<(usize, Lease<SocketAddr>)>
 where
     P::Plan: Send + Sync,
 {
     let workers: Vec<_> = (0..WORKERS)
         .map(|w| {
-            let b = b.clone();
+            let (b, done) = (b.clone(), done.clone());
             thread::spawn(move || {
                 let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ (w as u64 + 1));
                 let mut held = Vec::new();
-                for _ in 0..PICKS {
+                // At least PICKS steps, then on until `done` (checked every 1000 steps):
+                // on a loaded machine the other threads of a test may barely have run.
+                for step in 0..PICKS * 100 {
+                    if step >= PICKS && step % 1000 == 0 && done(&b) {
+                        break;
+                    }
                     if held.len() < 4 && rng.below(2) == 0 {
                         let s = rng.below(SOURCES);
                         if let Ok(lease) = b.pick(&client_ip(source(s))) {
@@ -153,7 +159,12 @@ fn lease_counts_stay_exact_through_evictions_and_expiry() {
         let (b, clock) = balancer(&table, Consistent::new(), Duration::from_millis(timeout_ms));
         let stop = Arc::new(AtomicBool::new(false));
         let tick = ticker(&b, &clock, &stop);
-        let held = hammer(&b, &stop);
+        // Until the paths this test is about have run: hits, misses, and with a timeout
+        // evictions or expiries.
+        let held = hammer(&b, &stop, move |b| {
+            let s = b.policy().stats();
+            s.hits > 0 && s.misses > 0 && (timeout_ms == 0 || s.evictions + s.expired > 0)
+        });
         tick.join().expect("the ticker panicked");
 
         let mut expected: HashMap<usize, (u32, Vec<_>)> = HashMap::new();
@@ -221,7 +232,8 @@ fn releases_racing_with_host_failures_never_count_on_another_entry() {
                 }
             })
         };
-        let held = hammer(&b, &stop);
+        // Until a host failure has dropped an entry: the race this test is about.
+        let held = hammer(&b, &stop, |b| b.policy().stats().dropped > 0);
         tick.join().expect("the ticker panicked");
         flapper.join().expect("the flapper panicked");
 
