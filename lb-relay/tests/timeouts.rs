@@ -21,8 +21,11 @@ async fn a_silent_session_is_closed_after_the_idle_timeout() {
         .run();
     let mut s = common::connect(relay.local_addrs()[0]).await.unwrap();
     assert_eq!(read_line(&mut s).await, "a");
-    echo(&mut s, b"ping").await;
+    // The relay's last byte moves after this instant (the echo's way back), so the
+    // session cannot close before it plus the timeout; a later instant (after the echo
+    // arrived) would make the bound depend on how fast this task was scheduled.
     let silent_since = Instant::now();
+    echo(&mut s, b"ping").await;
     // Nothing moves either way: the relay closes the session.
     assert_eq!(read_to_close(&mut s).await, b"");
     assert!(silent_since.elapsed() >= Duration::from_millis(200));
