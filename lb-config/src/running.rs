@@ -153,7 +153,9 @@ fn shape(plan: &Plan, def: &RelayDef) -> String {
                 .tables
                 .iter()
                 .find(|t| t.name == f.table)
-                .and_then(|t| t.hosts.iter().map(|h| h.retry).max())
+                // As `make_monitor` reads it: no hosts is retry 0, so that hosts added
+                // to an empty table do not count as a changed relay.
+                .map(|t| t.hosts.iter().map(|h| h.retry).max().unwrap_or(0))
         })
         .collect();
     let g = &plan.config.globals;
@@ -350,7 +352,8 @@ impl Running {
 }
 
 /// Adds the hosts a table gained and removes those it lost, through the relay handle
-/// (adds first, so a table is never empty on the way).
+/// (adds first, so that a table whose hosts are replaced never refuses clients on the
+/// way; a table whose file lists no hosts any more is left empty).
 async fn update_hosts(plan: &Plan, relay: &RunningRelay, report: &mut ReloadReport) {
     for (model, table) in &relay.tables {
         let wanted = plan.hosts.get(model).cloned().unwrap_or_default();

@@ -66,6 +66,12 @@ struct Writer<B> {
 /// the listeners outside it (see the [module docs](self)). Each host keeps one state block for its
 /// whole life in the table, so active-state counts survive every change.
 ///
+/// A table may have no hosts: built with [`TableBuilder::allow_empty`] for hosts added
+/// at run time (relayd.conf's `table <name> { }`), or after [`remove`](Table::remove)
+/// took its last host. Picks from it fail with [`Error::NoUsableHost`] (`hosts: 0`) and
+/// candidate lists are empty, as for a table whose hosts are all down, until a host is
+/// [added](Table::add).
+///
 /// ```
 /// use lb_core::{Health, Host, Table};
 /// let table = Table::builder("exchange")
