@@ -6,28 +6,34 @@
 mod common;
 
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{event_to, servers};
 use lb_core::{Backend, Health, Host, Table};
-use lb_health::{Monitor, Passive, Reason, Tcp};
+use lb_health::{Demotion, Monitor, Passive, Reason, Tcp};
 
 const WITHIN: Duration = Duration::from_secs(10);
 
-fn empty_table() -> std::sync::Arc<Table> {
+fn empty_table() -> Arc<Table> {
     Table::builder("dynamic").allow_empty().build().unwrap()
 }
 
 #[tokio::test]
 async fn a_monitor_on_an_empty_table_checks_hosts_as_they_are_added() {
     let table = empty_table();
+    let demotions = Arc::new(Mutex::new(Vec::new()));
+    let seen = demotions.clone();
     let builder = Monitor::builder(table.clone())
         .check(Tcp)
         .interval(Duration::from_millis(500))
-        .timeout(Duration::from_millis(400));
+        .timeout(Duration::from_millis(400))
+        .on_demote(move |_, d| seen.lock().unwrap().push(d));
     let mut events = builder.subscribe();
     let monitor = builder.start().unwrap();
     assert!(monitor.stats().is_empty());
+    // No host can serve: demoted at once, as a table whose hosts are all down.
+    assert!(monitor.is_demoted());
 
     let (_listener, up) = servers::listener().await;
     let down = servers::closed_port().await;
@@ -35,6 +41,7 @@ async fn a_monitor_on_an_empty_table_checks_hosts_as_they_are_added() {
         let up_id = table.add(Host::new("up", up), Health::Unknown).unwrap();
         let e = event_to(&mut events, Health::Up, WITHIN).await;
         assert_eq!((e.id, e.host.as_str()), (up_id, "up"), "round {round}");
+        assert!(!monitor.is_demoted(), "round {round}");
         let down_id = table.add(Host::new("down", down), Health::Unknown).unwrap();
         let e = event_to(&mut events, Health::Down, WITHIN).await;
         assert_eq!((e.id, e.host.as_str()), (down_id, "down"), "round {round}");
@@ -45,7 +52,27 @@ async fn a_monitor_on_an_empty_table_checks_hosts_as_they_are_added() {
         table.remove(down_id).unwrap();
         assert!(monitor.stats().is_empty());
         assert!(monitor.host_stats(up_id).is_none());
+        assert!(monitor.is_demoted(), "round {round}: empty again");
     }
+    // The hook heard each change once, in order (it runs on the supervisor task).
+    let wait = async {
+        while demotions.lock().unwrap().len() < 5 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    tokio::time::timeout(WITHIN, wait)
+        .await
+        .expect("every demotion heard");
+    assert_eq!(
+        *demotions.lock().unwrap(),
+        [
+            Demotion::Demoted,
+            Demotion::Restored,
+            Demotion::Demoted,
+            Demotion::Restored,
+            Demotion::Demoted
+        ]
+    );
     monitor.shutdown().await;
     assert_eq!(table.listener_count(), 0);
 }
