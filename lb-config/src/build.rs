@@ -35,8 +35,9 @@ pub struct Plan {
 ///
 /// # Errors
 ///
-/// The report with an error for each name that does not resolve, each invalid check
-/// and each empty table a relay forwards to.
+/// The report with an error for each name that does not resolve and each invalid
+/// check. A table written without hosts is accepted with a warning (see
+/// [`empty_table`]).
 pub fn resolve(parsed: Parsed) -> Result<Plan, Report> {
     let Parsed { config, mut report } = parsed;
     let mut hosts = HashMap::new();
@@ -56,6 +57,9 @@ pub fn resolve(parsed: Parsed) -> Result<Plan, Report> {
             }
         }
         hosts.insert(table.name.clone(), list);
+        if table.hosts.is_empty() {
+            report.diagnostics.push(empty_table(table));
+        }
     }
     for relay in &config.relays {
         for l in &relay.listen {
@@ -70,14 +74,6 @@ pub fn resolve(parsed: Parsed) -> Result<Plan, Report> {
             }
         }
         for f in &relay.forwards {
-            if hosts.get(&f.table).is_some_and(Vec::is_empty)
-                && config
-                    .tables
-                    .iter()
-                    .any(|t| t.name == f.table && t.hosts.is_empty())
-            {
-                report.diagnostics.push(Diagnostic::error(f.span.clone(), format!("table <{}> has no hosts", f.table), "expected a table with at least one host").with_note("lb starts a relay only on a table with hosts; add them to the file (a reload adds more later)"));
-            }
             if let Some(c) = &f.check {
                 if let Err(e) = make_check(c) {
                     report.diagnostics.push(Diagnostic::error(
@@ -98,6 +94,23 @@ pub fn resolve(parsed: Parsed) -> Result<Plan, Report> {
             report,
         })
     }
+}
+
+/// The warning for `table <name> { }`. relayd's parser refuses such a table ("table
+/// ... has no hosts"); the seed's Halon configuration has one, whose hosts the web
+/// interface adds while it runs. lb accepts it: relays forwarding to it start and close
+/// every client's connection, as for a table whose hosts are all down, until hosts are
+/// added (a reload that lists them, or `RelayHandle::add_host`).
+fn empty_table(table: &crate::model::TableDef) -> Diagnostic {
+    Diagnostic::warning(
+        table.span.clone(),
+        format!("table <{}> has no hosts", table.name),
+        "relays forwarding here refuse clients until hosts are added",
+    )
+    .with_note(
+        "relayd refuses a table without hosts; lb accepts it for hosts added at run time \
+         (a reload that lists them, or the relay's add_host)",
+    )
 }
 
 fn lookup(name: &str) -> Result<Vec<IpAddr>, String> {
@@ -190,7 +203,9 @@ pub(crate) fn make_table(
 ) -> Result<Arc<Table<Host>>, lb_core::Error> {
     let backend_port = f.port.unwrap_or(port);
     let hosts = plan.hosts.get(&f.table).cloned().unwrap_or_default();
+    // `table <name> { }` is valid here: its hosts come at run time (see `empty_table`).
     let table = Table::builder(format!("{}:{backend_port}", f.table))
+        .allow_empty()
         .hosts(
             hosts
                 .into_iter()

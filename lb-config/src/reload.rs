@@ -138,7 +138,8 @@ impl Running {
 }
 
 /// Adds the hosts a table gained and removes those it lost, through the relay handle
-/// (adds first, so a table is never empty on the way).
+/// (adds first, so that a table whose hosts are replaced never refuses clients on the
+/// way; a table whose file lists no hosts any more is left empty).
 async fn update_hosts(plan: &Plan, relay: &RunningRelay, report: &mut ReloadReport) {
     for (model, table) in &relay.tables {
         let wanted = plan.hosts.get(model).cloned().unwrap_or_default();

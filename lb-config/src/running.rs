@@ -243,7 +243,9 @@ pub(crate) fn shape(plan: &Plan, def: &RelayDef) -> String {
                 .tables
                 .iter()
                 .find(|t| t.name == f.table)
-                .and_then(|t| t.hosts.iter().map(|h| h.retry).max())
+                // As `make_monitor` reads it: no hosts is retry 0, so that hosts added
+                // to an empty table do not count as a changed relay.
+                .map(|t| t.hosts.iter().map(|h| h.retry).max().unwrap_or(0))
         })
         .collect();
     let g = &plan.config.globals;

@@ -18,8 +18,8 @@ pub enum Error {
         /// The weight that was given.
         weight: u64,
     },
-    /// A table was built, or would be left, with no hosts.
-    #[error("table `{table}` has no hosts: a table needs at least one host (to stop traffic to the last one, disable it)")]
+    /// A table was built with no hosts without opting in to an empty table.
+    #[error("table `{table}` has no hosts: give it at least one, or build it with `Table::builder(name).allow_empty()` if its hosts are added at run time")]
     EmptyTable {
         /// The table's name.
         table: String,
@@ -48,7 +48,8 @@ pub enum Error {
         /// The id that was asked for.
         id: BackendId,
     },
-    /// Every host of the table is down, unknown, disabled or draining.
+    /// Every host of the table is down, unknown, disabled, draining or ejected, or the
+    /// table has no hosts at all (`hosts` is then 0).
     #[error(
         "table `{table}` has no usable host: none of its {hosts} hosts is both up and enabled"
     )]

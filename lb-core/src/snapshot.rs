@@ -110,7 +110,8 @@ impl<B: Backend> Snapshot<B> {
         self.members.hosts.len()
     }
 
-    /// Whether the table has no hosts (a built table always has at least one).
+    /// Whether the table has no hosts (built with
+    /// [`allow_empty`](crate::TableBuilder::allow_empty), or its last host removed).
     pub fn is_empty(&self) -> bool {
         self.members.hosts.is_empty()
     }

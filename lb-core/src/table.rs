@@ -66,6 +66,12 @@ struct Writer<B> {
 /// the listeners outside it (see the [module docs](self)). Each host keeps one state block for its
 /// whole life in the table, so active-state counts survive every change.
 ///
+/// A table may have no hosts: built with [`TableBuilder::allow_empty`] for hosts added
+/// at run time (relayd.conf's `table <name> { }`), or after [`remove`](Table::remove)
+/// took its last host. Picks from it fail with [`Error::NoUsableHost`] (`hosts: 0`) and
+/// candidate lists are empty, as for a table whose hosts are all down, until a host is
+/// [added](Table::add).
+///
 /// ```
 /// use lb_core::{Health, Host, Table};
 /// let table = Table::builder("exchange")
@@ -91,7 +97,9 @@ impl<B: Backend> Table<B> {
         TableBuilder::new(name.into())
     }
 
-    /// A table of these hosts, all up and enabled.
+    /// A table of these hosts, all up and enabled. An empty list is refused with
+    /// [`Error::EmptyTable`]; build a table meant to be filled at run time with
+    /// [`TableBuilder::allow_empty`].
     pub fn new(name: impl Into<String>, hosts: impl IntoIterator<Item = B>) -> Result<Arc<Self>> {
         Self::builder(name).hosts(hosts).build()
     }
@@ -261,7 +269,11 @@ impl<B: Backend> Table<B> {
     }
 
     /// Removes a host. Its live leases stay valid and count on its slot until they are
-    /// dropped. Fails for an unknown id, or when it is the last host.
+    /// dropped. Fails for an unknown id.
+    ///
+    /// Removing the last host leaves an empty table: picks then fail with
+    /// [`Error::NoUsableHost`] until a host is [added](Table::add) again (to stop traffic
+    /// to a host but keep it configured, disable it with [`set_admin`](Table::set_admin)).
     ///
     /// Returns once every balancer picks from the new membership, rebuilding on this
     /// thread as [`add`](Table::add) does.
@@ -272,11 +284,6 @@ impl<B: Backend> Table<B> {
             table: self.name.to_string(),
             id,
         })?;
-        if snap.len() == 1 {
-            return Err(Error::EmptyTable {
-                table: self.name.to_string(),
-            });
-        }
         let name = snap.host(i).name().to_owned();
         let version = w.next_version;
         let next = Snapshot::new(

@@ -327,6 +327,11 @@ impl<B: Backend> MonitorBuilder<B> {
                 shared.write(h.id(), Health::Unknown, "not checked yet".into());
             }
         }
+        if snap.is_empty() {
+            // No host to wait for: an empty table is demoted at once, as one whose hosts
+            // all failed, and restored when a host added later passes its check.
+            shared.evaluate_demotion();
+        }
         let supervisor = runtime.spawn(runner::supervise(shared.clone(), receiver, self.on_demote));
         tracing::info!(
             table = %shared.table.name(), check = shared.check.name(), hosts = snap.len(),

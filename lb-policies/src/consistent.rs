@@ -222,7 +222,7 @@ struct Table {
 }
 
 impl ConsistentPlan {
-    /// The number of slots.
+    /// The number of slots: 0 for a table with no hosts.
     pub fn table_size(&self) -> usize {
         self.table.size as usize
     }
@@ -299,9 +299,13 @@ impl Policy for Consistent {
             }
         }
         let started = Instant::now();
-        let size = self
-            .size
-            .unwrap_or_else(|| maglev::table_size_for(snap.len()));
+        // An empty table gets an empty lookup table: no slot, so every key misses
+        // (`host_of` answers an index out of range) and the pick finds no usable host.
+        let size = match self.size {
+            _ if snap.is_empty() => 0,
+            Some(size) => size,
+            None => maglev::table_size_for(snap.len()),
+        };
         let ids: Vec<_> = (0..snap.len()).map(|i| snap.id(i)).collect();
         let slots = Slots::build(&ids, snap.weights(), size);
         tracing::debug!(

@@ -1,6 +1,7 @@
 //! A pick and the drop of its lease allocate nothing, for every policy, on a prepared
 //! table: 10 000 of each under a counting global allocator. A failed pick (no usable
-//! host, an outage) allocates nothing either: its error shares the table's name.
+//! host, an outage, or an empty table) allocates nothing either: its error shares the
+//! table's name.
 
 mod alloc_support;
 
@@ -140,6 +141,45 @@ fn failed_picks_allocate_nothing() {
     assert_eq!(allocations_of_failures(Consistent::new()), 0, "consistent");
     assert_eq!(
         allocations_of_failures(StickyAddress::new(LeastStates::new())),
+        0,
+        "sticky-address"
+    );
+}
+
+/// Allocations made by 10 000 failed picks through `policy` on a table with no hosts.
+fn allocations_on_empty<P: Policy>(policy: P) -> u64 {
+    let table = Table::<Host>::builder("t")
+        .allow_empty()
+        .build()
+        .expect("an empty table is allowed");
+    let balancer = Balancer::new(&table, policy);
+    let ctx = Context::from_client(SocketAddr::from(([192, 0, 2, 1], 5555)))
+        .with_listen(SocketAddr::from(([0, 0, 0, 0], 443)));
+    match balancer.pick(&ctx) {
+        Err(Error::NoUsableHost { table, hosts }) => {
+            assert_eq!((&*table, hosts), ("t", 0));
+        }
+        other => panic!("expected NoUsableHost, got {other:?}"),
+    }
+    let before = allocations();
+    for _ in 0..10_000 {
+        let error = balancer.pick(&ctx).expect_err("no hosts");
+        std::hint::black_box(&error);
+    }
+    allocations() - before
+}
+
+#[test]
+fn picks_from_an_empty_table_allocate_nothing() {
+    assert_eq!(allocations_on_empty(RoundRobin::new()), 0, "round-robin");
+    assert_eq!(allocations_on_empty(Random::new()), 0, "random");
+    assert_eq!(allocations_on_empty(LeastStates::new()), 0, "least-states");
+    assert_eq!(allocations_on_empty(PowerOfTwo::new()), 0, "p2c");
+    assert_eq!(allocations_on_empty(SourceHash::new()), 0, "source-hash");
+    assert_eq!(allocations_on_empty(LoadBalance::new()), 0, "loadbalance");
+    assert_eq!(allocations_on_empty(Consistent::new()), 0, "consistent");
+    assert_eq!(
+        allocations_on_empty(StickyAddress::new(LeastStates::new())),
         0,
         "sticky-address"
     );

@@ -238,7 +238,7 @@ fn run(ops: Vec<Op>, capacity: usize, shards: usize, timeout: u64) -> Result<(),
             }
             Op::Member(h) => {
                 if table.snapshot().index_of(host(h).id()).is_some() {
-                    let _ = table.remove(host(h).id()); // refused for the last host
+                    table.remove(host(h).id()).unwrap(); // may empty the table
                 } else {
                     table.add(host(h), Health::Up).unwrap();
                 }

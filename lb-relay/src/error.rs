@@ -134,7 +134,7 @@ pub enum ControlError {
         /// The name that was asked for.
         table: String,
     },
-    /// The table refused the change (an unknown host, a duplicate, the last host).
+    /// The table refused the change (an unknown host, a duplicate).
     #[error(transparent)]
     Table(#[from] lb_core::Error),
     /// The runtime was shutting down before a membership change could run on its

@@ -237,14 +237,15 @@ impl RelayHandle {
         self.blocking(move || table.add(host, health)).await
     }
 
-    /// Removes a host from a table. Its running sessions continue. Returns once every
+    /// Removes a host from a table. Its running sessions continue. Removing the last
+    /// host leaves the table empty: new clients are refused (their connections closed),
+    /// as when every host is down, until a host is added again. Returns once every
     /// balancer of the table picks from the new membership; the rebuild runs on tokio's
     /// blocking pool, as for [`add_host`](RelayHandle::add_host).
     ///
     /// # Errors
     ///
-    /// An unknown table or host, or the table's last host;
-    /// [`ControlError::ShuttingDown`] if the runtime stops before the change could be
+    /// An unknown table or host; [`ControlError::ShuttingDown`] if the runtime stops before the change could be
     /// made.
     pub async fn remove_host(&self, table: &str, id: BackendId) -> Result<(), ControlError> {
         let table = self.table(table)?.clone();
@@ -271,7 +272,7 @@ impl RelayHandle {
     ///
     /// # Errors
     ///
-    /// An unknown table or host, or the table's last host.
+    /// An unknown table or host.
     pub fn remove_host_blocking(&self, table: &str, id: BackendId) -> Result<(), ControlError> {
         Ok(self.table(table)?.remove(id)?)
     }

@@ -102,11 +102,15 @@ async fn hosts_can_be_added_and_removed() {
     // The session on the removed host is not cut.
     echo(&mut on_b, b"removed but served").await;
 
+    // Removing the last host empties the table: the relay refuses clients (closes
+    // their connections) until a host is back.
+    relay.remove_host("web", a.id()).await.unwrap();
+    let mut refused = common::connect(to).await.unwrap();
+    assert_eq!(read_to_close(&mut refused).await, b"");
+    relay.add_host("web", a.host(), Health::Up).await.unwrap();
+    assert_eq!(who(to).await, "a");
+
     // Errors name what is wrong.
-    assert!(matches!(
-        relay.remove_host("web", a.id()).await,
-        Err(ControlError::Table(lb_core::Error::EmptyTable { .. }))
-    ));
     let unknown = relay.disable_host("nope", a.id()).unwrap_err();
     assert_eq!(
         unknown.to_string(),
@@ -116,4 +120,33 @@ async fn hosts_can_be_added_and_removed() {
         relay.add_host_blocking("web", a.host(), Health::Up),
         Err(ControlError::Table(lb_core::Error::DuplicateHost { .. }))
     ));
+}
+
+/// relayd's `table <web> { }`: a relay forwarding to a table with no hosts starts,
+/// refuses clients like a table whose hosts are all down, and serves once a host is
+/// added at run time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_on_an_empty_table_serves_once_a_host_is_added() {
+    let a = Backend::start("a").await;
+    let web = lb_core::Table::builder("web")
+        .allow_empty()
+        .build()
+        .unwrap();
+    let relay = relay("dynamic").forward_to(web.clone()).run();
+    let to = relay.local_addrs()[0];
+    for _ in 0..2 {
+        let mut refused = common::connect(to).await.unwrap();
+        assert_eq!(read_to_close(&mut refused).await, b"");
+    }
+    common::eventually("both refusals counted", || relay.stats().failed == 2).await;
+    assert!(relay.stats().host("web", "a").is_none());
+
+    let id = relay.add_host("web", a.host(), Health::Up).await.unwrap();
+    assert_eq!(who(to).await, "a");
+    assert_eq!(relay.stats().host("web", "a").unwrap().total, 1);
+
+    relay.remove_host("web", id).await.unwrap();
+    assert!(web.snapshot().is_empty());
+    let mut refused = common::connect(to).await.unwrap();
+    assert_eq!(read_to_close(&mut refused).await, b"");
 }

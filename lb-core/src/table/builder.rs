@@ -16,13 +16,16 @@ const MAX_NAME_LEN: usize = 64;
 /// Builds a [`Table`].
 ///
 /// Defaults:
-/// - no hosts (at least one is required);
+/// - no hosts, and at least one is required unless [`allow_empty`](TableBuilder::allow_empty)
+///   is called (an empty host list is more often a mistake, say a resolver that found
+///   nothing, than a table meant to be filled at run time);
 /// - hosts start [`Health::Up`]: a table without a health monitor is usable at once. A
 ///   monitor marks hosts it has not checked yet as it starts.
 pub struct TableBuilder<B = crate::Host> {
     name: String,
     hosts: Vec<B>,
     initial_health: Health,
+    allow_empty: bool,
 }
 
 impl<B: Backend> TableBuilder<B> {
@@ -32,6 +35,7 @@ impl<B: Backend> TableBuilder<B> {
             name,
             hosts: Vec::new(),
             initial_health: Health::Up,
+            allow_empty: false,
         }
     }
 
@@ -54,12 +58,35 @@ impl<B: Backend> TableBuilder<B> {
         self
     }
 
-    /// Builds the table, or fails on an invalid name, no hosts, or duplicate hosts.
+    /// Allows the table to be built with no hosts: relayd's `table <name> { }`, whose
+    /// hosts are added at run time with [`Table::add`].
+    ///
+    /// Until a host is added, every pick fails with [`Error::NoUsableHost`] and
+    /// candidate lists are empty, exactly as for a table whose hosts are all down. Without
+    /// this call, [`build`](TableBuilder::build) refuses an empty host list with
+    /// [`Error::EmptyTable`]. (Any table may later lose its last host through
+    /// [`Table::remove`]; this only concerns the hosts given to the builder.)
+    ///
+    /// ```
+    /// use lb_core::{Health, Table};
+    /// use std::net::SocketAddr;
+    /// let table = Table::<SocketAddr>::builder("exchange").allow_empty().build().unwrap();
+    /// assert!(table.snapshot().is_empty());
+    /// table.add("10.0.0.11:443".parse().unwrap(), Health::Up).unwrap();
+    /// assert_eq!(table.snapshot().usable(), &[0]);
+    /// ```
+    pub fn allow_empty(mut self) -> Self {
+        self.allow_empty = true;
+        self
+    }
+
+    /// Builds the table, or fails on an invalid name, no hosts (unless
+    /// [`allow_empty`](TableBuilder::allow_empty)), or duplicate hosts.
     pub fn build(self) -> Result<Arc<Table<B>>> {
         if self.name.is_empty() || self.name.chars().count() > MAX_NAME_LEN {
             return Err(Error::InvalidTableName { name: self.name });
         }
-        if self.hosts.is_empty() {
+        if self.hosts.is_empty() && !self.allow_empty {
             return Err(Error::EmptyTable { table: self.name });
         }
         let name: Arc<str> = self.name.into();

@@ -124,8 +124,12 @@ pub(crate) enum Slots {
 
 impl Slots {
     /// Builds the table of `size` slots (a prime) for hosts with these ids and weights,
-    /// in snapshot order.
+    /// in snapshot order. No hosts give no slots, whatever `size`: there is nothing to
+    /// fill them with.
     pub(crate) fn build(ids: &[BackendId], weights: &[Weight], size: usize) -> Slots {
+        if ids.is_empty() {
+            return Slots::Narrow(Box::default());
+        }
         if ids.len() <= usize::from(u16::MAX) + 1 {
             Slots::Narrow(fill::<u16>(ids, weights, size))
         } else {

@@ -25,7 +25,10 @@ impl Policy for Steer {
     type Plan = ();
     fn plan<B: Backend>(&self, _: &Snapshot<B>, _: Option<(&Snapshot<B>, &())>) {}
     fn order<B: Backend>(&self, _: &(), snap: &Snapshot<B>, _: &Context<'_>, order: &mut Order) {
-        let i = self.0.load(Ordering::SeqCst) % snap.len();
+        // An empty table (its last host removed) has nothing to steer to.
+        let Some(i) = self.0.load(Ordering::SeqCst).checked_rem(snap.len()) else {
+            return;
+        };
         order.prefer(i);
         order.scan_from(i + 1);
     }
