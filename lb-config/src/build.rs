@@ -36,8 +36,8 @@ pub struct Plan {
 /// # Errors
 ///
 /// The report with an error for each name that does not resolve and each invalid
-/// check. A table written without hosts is accepted with a warning (see
-/// [`empty_table`]).
+/// check. A table written without hosts is accepted with a warning saying that relayd
+/// refuses it and that its hosts must be added at run time.
 pub fn resolve(parsed: Parsed) -> Result<Plan, Report> {
     let Parsed { config, mut report } = parsed;
     let mut hosts = HashMap::new();

@@ -8,7 +8,7 @@
 //! the server closes the connection first, the host becomes *unknown* (`HOST_UNKNOWN`,
 //! which relayd does not count towards `retry`); at the timeout it is down, `expect
 //! mismatch` with what was received (relayd's "send/expect failed"), or `read timeout`
-//! when nothing came. We match with our own [`fnmatch`](crate::fnmatch::fnmatch), byte
+//! when nothing came. We match with our own [`fnmatch`](crate::fnmatch::fnmatch()), byte
 //! for byte the C library's.
 //!
 //! Two refinements over relayd, deciding sooner what relayd would decide later:
@@ -52,7 +52,7 @@ pub struct SendExpect {
 impl SendExpect {
     /// Sends `send` (exactly these bytes: add `"\r\n"` if the protocol wants it), then
     /// expects the received data to match the fnmatch pattern `expect` (see
-    /// [`fnmatch`](crate::fnmatch::fnmatch): every pattern is valid, but a NUL byte is
+    /// [`fnmatch`](crate::fnmatch::fnmatch()): every pattern is valid, but a NUL byte is
     /// refused, as fnmatch would not see what follows it).
     pub fn new(send: impl Into<Vec<u8>>, expect: &str) -> Result<Self, Error> {
         if expect.contains('\0') {

@@ -6,7 +6,7 @@
 //! default). Envoy's outlier detection is the model we follow: the relay reports each
 //! connect outcome, and `N` consecutive failures (default 1) **eject** the host
 //! ([`Table::eject`]) for an ejection time. Ejection is not health: the host's
-//! [`Health`] stays what checks say, so when the ejection ends a host that a check found
+//! [`Health`](lb_core::Health) stays what checks say, so when the ejection ends a host that a check found
 //! down stays out (the check wins).
 //!
 //! - **Ejection time**: the base (default 10 s), doubled on each consecutive ejection
@@ -28,7 +28,7 @@
 //!   backup tables.
 //!
 //! Events: `warn` "host ejected" (fields `table`, `host`, `reason`, `for_s`, `ejections`)
-//! and `info` "ejection ended". The table's [`Change::Ejected`] carries the reason and
+//! and `info` "ejection ended". The table's [`Change::Ejected`](lb_core::Change::Ejected) carries the reason and
 //! the time (`"connect refused, ejected for 10 s"`); a [`Monitor`](crate::Monitor) on the
 //! same table forwards ejections and their end on its event stream
 //! ([`EventKind`](crate::EventKind), [`Source::Passive`](crate::Source::Passive)) and

@@ -190,7 +190,7 @@ impl<L> RelayBuilder<L> {
     /// 10 s), doubled on each consecutive one, at most `max` (default 5 min). The
     /// back-off starts again once the host has served for one `base` after its last
     /// ejection ended; a successful active check ends an ejection early. See
-    /// [`Passive`](lb_health::Passive).
+    /// [`lb_health::Passive`].
     pub fn ejection(mut self, base: Duration, max: Duration) -> Self {
         self.settings.ejection_time = base;
         self.settings.max_ejection_time = max;
