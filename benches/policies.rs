@@ -14,24 +14,16 @@
 //! Run with `cargo bench --bench policies -- --warm-up-time 1 --measurement-time 2`.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use lb_core::{Balancer, Context, Host, Lease, Policy, Table};
+use lb_core::{Balancer, Context, Host, Lease, Policy};
 use lb_policies::{LeastStates, PowerOfTwo, Random, RoundRobin};
 
 const SIZES: [usize; 4] = [2, 8, 64, 1024];
 
-/// N hosts, weights from `weight(i)`.
-fn table(n: usize, weight: impl Fn(usize) -> u64) -> Arc<Table> {
-    let hosts = (0..n).map(|i| {
-        let addr = SocketAddr::from(([10, 0, (i >> 8) as u8, i as u8], 443));
-        Host::new(format!("h{i}"), addr)
-            .with_weight(weight(i))
-            .expect("bench weights are 1..=4")
-    });
-    Table::new("bench", hosts).expect("bench tables are valid")
-}
+#[path = "support/tables.rs"]
+mod tables;
+use tables::table;
 
 /// Benches `pick/<name>/<N>` for every size.
 fn bench_policy<P: Policy>(

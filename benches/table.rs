@@ -16,29 +16,20 @@
 //! thread waits for a core, and a microsecond-scale figure would mostly measure the
 //! load. Run with `cargo bench --bench table -- --warm-up-time 1 --measurement-time 2`.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::measurement::{Measurement, ValueFormatter};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use lb_core::{Balancer, Health, Host, Policy, Table};
+use lb_core::{Balancer, Health, Policy};
 use lb_policies::{
     Consistent, LeastStates, LoadBalance, PowerOfTwo, Random, RoundRobin, SourceHash, StickyAddress,
 };
 
 const SIZES: [usize; 2] = [8, 1024];
 
-/// N hosts, weights from `weight(i)`.
-fn table(n: usize, weight: impl Fn(usize) -> u64) -> Arc<Table> {
-    let hosts = (0..n).map(|i| {
-        let addr = SocketAddr::from(([10, 0, (i >> 8) as u8, i as u8], 443));
-        Host::new(format!("h{i}"), addr)
-            .with_weight(weight(i))
-            .expect("bench weights are 1..=4")
-    });
-    Table::new("bench", hosts).expect("bench tables are valid")
-}
+#[path = "support/tables.rs"]
+mod tables;
+use tables::table;
 
 /// Benches `table/set_health/<name>/<N>` for every size.
 fn bench_policy<P: Policy>(

@@ -3,22 +3,15 @@
 //! with one warning, its relays start and refuse clients, and they serve once hosts are
 //! added at run time: through a relay's handle, or by a reload that lists them.
 
+mod common;
+
 use std::time::Duration;
 
+use common::{free_port, BOUND};
 use lb_config::{parse_str, resolve};
 use lb_core::{Health, Host};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-
-const BOUND: Duration = Duration::from_secs(10);
-
-/// A port free a moment ago (the grammar has no `port 0`).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
 
 /// The seed's load-balancer block on loopback, with `hosts` in the table.
 fn seed(hosts: &str, https: u16, pop3: u16, backend: u16) -> String {

@@ -3,26 +3,14 @@
 //! `nft`, they run in the kernel inside a network namespace (see
 //! `test-support/netns.rs`), reload by difference and leave no table behind.
 
+mod common;
+
 use std::time::Duration;
 
-use lb_config::{parse_str, resolve, Fallback, Layer, Plan, RedirectMode, StartOptions};
+use common::{free_port, plan, BOUND};
+use lb_config::{Fallback, Layer, RedirectMode, StartOptions};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-
-const BOUND: Duration = Duration::from_secs(10);
-
-fn plan(text: &str) -> Plan {
-    let parsed = parse_str("redirect.conf", text, &[]).unwrap_or_else(|r| panic!("{}", r.render()));
-    resolve(parsed).unwrap_or_else(|r| panic!("{}", r.render()))
-}
-
-/// A port free a moment ago (the grammar has no `port 0`).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forced_layer4_runs_a_redirect_as_a_relay_and_says_why() {
@@ -40,7 +28,7 @@ async fn forced_layer4_runs_a_redirect_as_a_relay_and_says_why() {
         "table <t> {{ 127.0.0.1 }}\n\
          redirect \"www\" {{\n listen on 127.0.0.1 port {port}\n forward to <t> port {bport} mode source-hash\n sticky-address\n}}\n"
     );
-    let mut running = plan(&text)
+    let mut running = plan("redirect.conf", &text)
         .start_with(StartOptions::redirects(RedirectMode::Layer4))
         .expect("the relay starts");
     assert_eq!(running.options().redirects, RedirectMode::Layer4);
@@ -81,7 +69,7 @@ async fn without_nft_a_redirect_falls_back_with_the_reason_or_fails_when_layer3_
         redirects,
         nft: "/nonexistent/nft".into(),
     };
-    let mut running = plan(&text)
+    let mut running = plan("redirect.conf", &text)
         .start_with(options(RedirectMode::Auto))
         .expect("falls back to a relay");
     match running.relays[0].layer() {
@@ -93,7 +81,7 @@ async fn without_nft_a_redirect_falls_back_with_the_reason_or_fails_when_layer3_
     assert_eq!(running.relays[0].handles.len(), 1);
     running.shutdown(Duration::from_secs(1)).await;
 
-    match plan(&text).start_with(options(RedirectMode::Layer3)) {
+    match plan("redirect.conf", &text).start_with(options(RedirectMode::Layer3)) {
         Err(lb_config::StartError::Redirect {
             relay,
             source: Fallback::Nftables(lb_redirect::Error::NftMissing { .. }),
@@ -111,7 +99,9 @@ async fn modes_without_a_kernel_form_fall_back() {
          redirect \"www\" {{\n listen on 127.0.0.1 port {}\n forward to <t> mode p2c\n}}\n",
         free_port()
     );
-    let mut running = plan(&text).start().expect("falls back to a relay");
+    let mut running = plan("redirect.conf", &text)
+        .start()
+        .expect("falls back to a relay");
     match running.relays[0].layer() {
         Layer::Relay {
             fallback: Some(Fallback::Unsupported(why)),

@@ -2,28 +2,15 @@
 //! survives a reload that adds a host, removes another and adds relay B; A keeps its
 //! listening socket and refuses no connection meanwhile.
 
+mod common;
+
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
-use lb_config::{parse_str, resolve, Plan};
+use common::{free_port, plan, BOUND};
+use lb_config::{parse_str, resolve};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-
-const BOUND: Duration = Duration::from_secs(10);
-
-/// A port free a moment ago (the grammar has no `port 0`).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-fn plan(text: &str) -> Plan {
-    let parsed = parse_str("reload.conf", text, &[]).unwrap_or_else(|r| panic!("{}", r.render()));
-    resolve(parsed).unwrap_or_else(|r| panic!("{}", r.render()))
-}
 
 async fn echo(listener: TcpListener) {
     while let Ok((mut s, _)) = listener.accept().await {
@@ -63,7 +50,9 @@ async fn a_session_survives_a_reload_that_changes_hosts_and_adds_a_relay() {
          relay \"A\" {{\n listen on 127.0.0.1 port {a}\n forward to <t> port {bport} mode consistent\n}}\n\
          relay \"B\" {{\n listen on 127.0.0.1 port {b}\n forward to <t> port {bport}\n}}\n"
     );
-    let mut running = plan(&before).start().expect("relay A starts");
+    let mut running = plan("reload.conf", &before)
+        .start()
+        .expect("relay A starts");
     let handle_a = running.relays[0].handles[0].clone();
     let addr_a = handle_a.local_addrs()[0];
 
@@ -88,7 +77,7 @@ async fn a_session_survives_a_reload_that_changes_hosts_and_adds_a_relay() {
     };
 
     let report = running
-        .reload(plan(&after))
+        .reload(plan("reload.conf", &after))
         .await
         .expect("the reload applies");
     done.store(true, Ordering::Relaxed);

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use lb_config::{Layer, ReloadReport, Running};
 
+use super::common::plan;
 use super::netns::{backend4, lab, source4, visit, Lab, PORT, VIP4};
-use super::plan;
 
 /// The block, with the table's hosts and mode.
 fn config(hosts: &[usize], mode: &str) -> String {
@@ -51,7 +51,7 @@ fn in_balancer<T: Send + 'static>(
 fn reload(lab: &Lab, mut running: Running, text: String) -> (Running, ReloadReport) {
     in_balancer(lab, move |rt| {
         let report = rt
-            .block_on(running.reload(plan(&text)))
+            .block_on(running.reload(plan("redirect.conf", &text)))
             .expect("the reload applies");
         (running, report)
     })
@@ -74,7 +74,9 @@ fn a_redirect_block_runs_in_the_kernel_reloads_and_is_removed() {
 
     let text = config(&[1, 2], "source-hash");
     let running = in_balancer(&lab, move |_| {
-        plan(&text).start().expect("the redirect starts")
+        plan("redirect.conf", &text)
+            .start()
+            .expect("the redirect starts")
     });
     match running.relays[0].layer() {
         Layer::Redirect { tables } => assert_eq!(tables, &["lb_www"]),
@@ -130,7 +132,9 @@ fn a_redirect_block_runs_in_the_kernel_reloads_and_is_removed() {
     // Shutdown removes the table.
     let text = config(&[1, 2], "least-states");
     in_balancer(&lab, move |rt| {
-        let mut running = plan(&text).start().expect("the redirect starts");
+        let mut running = plan("redirect.conf", &text)
+            .start()
+            .expect("the redirect starts");
         rt.block_on(running.shutdown(Duration::from_secs(1)));
     });
     assert_eq!(table_handle(&lab), None, "shutdown removes the table");
