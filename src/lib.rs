@@ -6,10 +6,10 @@
 //! connections, or a [`Balancer`](core::Balancer) to pick a host for anything else.
 //!
 //! ```
-//! use lb::core::{Balancer, Context, Health, Host, Table};
+//! use lb::core::{Balancer, Context, Health, Host, HostTable};
 //! use lb::policies::Consistent;
 //!
-//! let table = Table::new("exchange", [
+//! let table = HostTable::new("exchange", [
 //!     Host::new("exchange1", "10.0.0.11:443".parse()?),
 //!     Host::new("exchange2", "10.0.0.12:443".parse()?),
 //! ])?;

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 
-use lb_core::{Balancer, HashKey, Host, Select, Table};
+use lb_core::{Balancer, HashKey, Host, HostTable, Select};
 use lb_health::{Binary, Check, Http, Monitor, Script, SendExpect, Tcp, Tls, TlsOptions};
 use lb_policies::{
     Consistent, LeastStates, LoadBalance, PowerOfTwo, Random, RoundRobin, SourceHash, StickyAddress,
@@ -200,11 +200,11 @@ pub(crate) fn make_table(
     plan: &Plan,
     f: &Forward,
     port: u16,
-) -> Result<Arc<Table<Host>>, lb_core::Error> {
+) -> Result<Arc<HostTable<Host>>, lb_core::Error> {
     let backend_port = f.port.unwrap_or(port);
     let hosts = plan.hosts.get(&f.table).cloned().unwrap_or_default();
     // `table <name> { }` is valid here: its hosts come at run time (see `empty_table`).
-    let table = Table::builder(format!("{}:{backend_port}", f.table))
+    let table = HostTable::builder(format!("{}:{backend_port}", f.table))
         .allow_empty()
         .hosts(
             hosts
@@ -225,13 +225,13 @@ pub(crate) fn make_table(
 
 /// The balancer of a forward: its mode, key and (relay-wide) stickiness.
 pub(crate) fn make_balancer(
-    table: &Arc<Table<Host>>,
+    table: &Arc<HostTable<Host>>,
     f: &Forward,
     sticky: bool,
 ) -> Arc<dyn Select<Host>> {
     let key = f.key.as_ref().and_then(|(k, _)| HashKey::parse(k).ok());
     fn bind<P: lb_core::Policy + 'static>(
-        t: &Arc<Table<Host>>,
+        t: &Arc<HostTable<Host>>,
         p: P,
         sticky: bool,
     ) -> Arc<dyn Select<Host>> {
@@ -273,7 +273,7 @@ pub(crate) fn make_balancer(
 /// The monitor of a forward's table, if it has a check.
 pub(crate) fn make_monitor(
     plan: &Plan,
-    table: &Arc<Table<Host>>,
+    table: &Arc<HostTable<Host>>,
     f: &Forward,
     port: u16,
 ) -> Result<Option<Monitor>, lb_health::Error> {

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use lb_core::{Host, Table, TableEvent};
+use lb_core::{Host, HostTable, TableEvent};
 use lb_health::Monitor;
 use lb_relay::{BackendPort, Relay, RelayHandle, TcpOptions};
 
@@ -74,7 +74,7 @@ pub struct RunningRelay {
     /// The monitors of its tables.
     pub monitors: Vec<Monitor>,
     /// (model table name, table instance).
-    pub tables: Vec<(String, Arc<Table<Host>>)>,
+    pub tables: Vec<(String, Arc<HostTable<Host>>)>,
     /// The kernel redirects (one per listen port) of a redirect at layer 3.
     #[cfg(target_os = "linux")]
     pub redirects: Vec<lb_redirect::Redirect>,

@@ -4,8 +4,8 @@
 //! Each host has its own task, so a slow check delays nobody else. The task runs its
 //! check against the host's address by the deadline `start + timeout`, and aborts it
 //! when the next tick comes first (relayd's "interval timeout", `hce.c`). Results go
-//! through the retry/rise counters into [`Table::set_health`]; a success also ends an
-//! ejection by passive health ([`Table::end_ejection`]). The supervisor owns the tasks in
+//! through the retry/rise counters into [`HostTable::set_health`]; a success also ends an
+//! ejection by passive health ([`HostTable::end_ejection`]). The supervisor owns the tasks in
 //! a [`JoinSet`]: dropping it (monitor dropped) or shutting it down ends them all.
 //!
 //! A check that panics (or a host task that dies any other way) must not freeze its
@@ -37,7 +37,7 @@ pub(crate) use supervisor::supervise;
 
 thread_local! {
     /// The id of the monitor writing a health change on this thread, so that its own
-    /// table listener can tell its changes from everyone else's. Table listeners run
+    /// table listener can tell its changes from everyone else's. HostTable listeners run
     /// synchronously inside `set_health`, on the writer's thread.
     static WRITING: Cell<u64> = const { Cell::new(0) };
 }
@@ -68,7 +68,7 @@ pub(crate) enum Command {
 /// State shared by a monitor's handle, tasks and table listener.
 pub(crate) struct Shared<B> {
     pub(crate) id: u64,
-    pub(crate) table: Arc<Table<B>>,
+    pub(crate) table: Arc<dyn Table<B>>,
     pub(crate) check: Arc<dyn Check>,
     pub(crate) config: Config,
     pub(crate) hosts: Mutex<HashMap<BackendId, HostRecord>>,
@@ -266,7 +266,7 @@ impl<B: Backend> Shared<B> {
             let previous = WRITING.replace(self.id);
             let _ = self
                 .table
-                .end_ejection(id, format!("{} ok", self.check.name()));
+                .end_ejection(id, format!("{} ok", self.check.name()).into());
             WRITING.set(previous);
         }
         let decision = {

@@ -21,7 +21,7 @@ use crate::{ControlError, RelayStats, Settings};
 ///
 /// Control actions apply at once to new sessions and never cut existing ones:
 /// disabling or draining a host, or disabling a table, changes where the next sessions
-/// go (they delegate to the shared [`Table`], so every relay and balancer using the
+/// go (they delegate to the shared [`HostTable`], so every relay and balancer using the
 /// table sees the change); disabling the relay makes it close new clients at once.
 ///
 /// Dropping the handle closes every session and the listeners at once; call
@@ -128,7 +128,7 @@ impl RelayHandle {
     }
 
     /// The tables the relay forwards to, in order.
-    pub fn tables(&self) -> Vec<Arc<Table<Host>>> {
+    pub fn tables(&self) -> Vec<Arc<dyn Table<Host>>> {
         self.shared
             .forwards
             .iter()
@@ -141,7 +141,7 @@ impl RelayHandle {
     /// # Errors
     ///
     /// [`ControlError::UnknownTable`] if the relay does not forward to it.
-    pub fn table(&self, name: &str) -> Result<&Arc<Table<Host>>, ControlError> {
+    pub fn table(&self, name: &str) -> Result<&Arc<dyn Table<Host>>, ControlError> {
         self.shared
             .forwards
             .iter()

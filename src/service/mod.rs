@@ -1,7 +1,7 @@
 //! A `tower::Service` that balances requests over inner services with any [`Policy`].
 //!
 //! [`Balance`] routes each request to one of several inner services. The service is
-//! chosen by a policy over a [`Table`](lb_core::Table) whose hosts stand for the inner
+//! chosen by a policy over a [`HostTable`](lb_core::Table) whose hosts stand for the inner
 //! services, with a [`Context`] the caller's closure takes from the request: the client
 //! address, a header, a user id, anything. Each request holds a [`Lease`](lb_core::Lease)
 //! until its response future completes, so [`LeastStates`](lb_policies::LeastStates) and
