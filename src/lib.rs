@@ -34,7 +34,8 @@
 //!   report errors with their place, build the running relays, reload by difference.
 //! - `redirect` (`lb-redirect`, Linux): layer-3 redirects on nftables; the kernel
 //!   rewrites destinations, lb keeps the rules in sync with the table.
-//! - [`service`]: [`Balance`](service::Balance), a `tower::Service` over inner services.
+//! - [`service`]: [`Balance`](service::Balance), a `tower::Service` over inner services,
+//!   fixed or following a tower `Discover` stream ([`Balance::discover`](service::Balance::discover)).
 #![warn(missing_docs)]
 
 pub use lb_config as config;

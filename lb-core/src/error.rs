@@ -41,7 +41,7 @@ pub enum Error {
         id: BackendId,
     },
     /// A write the table does not take: its membership is managed elsewhere (see
-    /// [`HostTable::add`](crate::Table::add)).
+    /// [`Table::add`](crate::Table::add)).
     #[error("table `{table}` does not {operation}: its membership is managed elsewhere")]
     Unsupported {
         /// The table.

@@ -167,7 +167,7 @@ pub struct HostStats {
     /// Its admin state.
     pub admin: Admin,
     /// Whether passive health has ejected it for a while (see
-    /// [`HostTable::eject`](crate::Table::eject)).
+    /// [`HostTable::eject`](crate::HostTable::eject)).
     pub ejected: bool,
     /// Whether new states may go to it (up, enabled and not ejected).
     pub usable: bool,

@@ -173,7 +173,7 @@ impl<B: Backend> Snapshot<B> {
     }
 
     /// Whether the host at `index` is ejected by passive health
-    /// ([`HostTable::eject`](crate::Table::eject)): out of rotation for a while, whatever its
+    /// ([`HostTable::eject`](crate::HostTable::eject)): out of rotation for a while, whatever its
     /// health. `false` for an index out of range.
     pub fn is_ejected(&self, index: usize) -> bool {
         self.ejected.get(index).copied().unwrap_or(false)

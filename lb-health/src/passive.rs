@@ -5,7 +5,7 @@
 //! a dead host until the next check notices, up to `interval + timeout` later (10.2 s by
 //! default). Envoy's outlier detection is the model we follow: the relay reports each
 //! connect outcome, and `N` consecutive failures (default 1) **eject** the host
-//! ([`HostTable::eject`]) for an ejection time. Ejection is not health: the host's
+//! ([`Table::eject`]) for an ejection time. Ejection is not health: the host's
 //! [`Health`](lb_core::Health) stays what checks say, so when the ejection ends a host that a check found
 //! down stays out (the check wins).
 //!
@@ -15,7 +15,7 @@
 //!   its last ejection ended.
 //! - **End**: by itself when the time is over (a tokio timer), or earlier when an active
 //!   check succeeds (a [`Monitor`](crate::Monitor) on the table calls
-//!   [`HostTable::end_ejection`]). Without a tokio runtime (none current when a failure is
+//!   [`Table::end_ejection`]). Without a tokio runtime (none current when a failure is
 //!   reported, none when the handle was made) no timer can run: ejections due are then
 //!   ended by the next report to this handle, or by
 //!   [`end_expired_ejections`](Passive::end_expired_ejections), and all of them when the

@@ -4,8 +4,8 @@
 //! Each host has its own task, so a slow check delays nobody else. The task runs its
 //! check against the host's address by the deadline `start + timeout`, and aborts it
 //! when the next tick comes first (relayd's "interval timeout", `hce.c`). Results go
-//! through the retry/rise counters into [`HostTable::set_health`]; a success also ends an
-//! ejection by passive health ([`HostTable::end_ejection`]). The supervisor owns the tasks in
+//! through the retry/rise counters into [`Table::set_health`]; a success also ends an
+//! ejection by passive health ([`Table::end_ejection`]). The supervisor owns the tasks in
 //! a [`JoinSet`]: dropping it (monitor dropped) or shutting it down ends them all.
 //!
 //! A check that panics (or a host task that dies any other way) must not freeze its

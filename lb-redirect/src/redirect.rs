@@ -15,7 +15,7 @@ use crate::Error;
 
 /// A layer-3 redirect: relayd's `redirect`, pf's `rdr-to` over a pool, on nftables.
 ///
-/// It owns the nftables table `inet lb_<name>` and keeps it in sync with its [`HostTable`]:
+/// It owns the nftables table `inet lb_<name>` and keeps it in sync with its [`Table`]:
 /// every health, admin or membership change becomes one `nft` transaction that rewrites
 /// only what changed. Connections are never terminated: the kernel rewrites the
 /// destination of a connection's first packet, conntrack the rest, and backends see the

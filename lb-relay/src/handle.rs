@@ -21,7 +21,7 @@ use crate::{ControlError, RelayStats, Settings};
 ///
 /// Control actions apply at once to new sessions and never cut existing ones:
 /// disabling or draining a host, or disabling a table, changes where the next sessions
-/// go (they delegate to the shared [`HostTable`], so every relay and balancer using the
+/// go (they delegate to the shared [`Table`], so every relay and balancer using the
 /// table sees the change); disabling the relay makes it close new clients at once.
 ///
 /// Dropping the handle closes every session and the listeners at once; call

@@ -1,29 +1,4 @@
-//! Membership from tower's [`Discover`]: a [`Balance`] whose table and services follow a
-//! discovery stream, as `tower::balance::p2c::Balance` takes one.
-//!
-//! The stream is polled in [`poll_ready`](tower_service::Service::poll_ready), as tower's
-//! balancers do, so no task is spawned and any runtime will do. Every ready change is
-//! applied before the readiness answer:
-//!
-//! - `Change::Insert(key, service)` adds a host named `key.to_string()` (id
-//!   [`BackendId::of_name`] of that name, so every instance fed the same keys agrees),
-//!   up and enabled, and routes its requests to `service`. A key inserted again keeps
-//!   its host (and its leases) and gets the new service.
-//! - `Change::Remove(key)` removes the host. Requests already routed to it finish on
-//!   their service; their leases count on its slot until they end.
-//! - An error from the stream is logged at error level and the stream is polled on:
-//!   the last good set keeps serving. The end of the stream is logged; the set it left
-//!   keeps serving.
-//!
-//! Adding or removing a host rebuilds what the policy precomputes, on the polling
-//! thread (see [`HostTable::add`]): for a consistent-hash table of hundreds of hosts,
-//! some milliseconds.
-//!
-//! Readiness: while the table is empty and the stream has not ended, `poll_ready`
-//! waits for the first service (tower's balancers do the same). Once there are hosts,
-//! it answers at once, failing with
-//! [`BalanceError::NoUsableService`](super::BalanceError::NoUsableService) when none is
-//! usable.
+//! Membership from tower's [`Discover`]: [`Balance::discover`].
 
 use std::fmt;
 use std::pin::Pin;
@@ -141,8 +116,31 @@ impl<S, P: Policy, K> Balance<S, P, K, Named> {
     /// Balances over the services of a tower [`Discover`] stream, as
     /// `tower::balance::p2c::Balance::new` takes one, with `policy` and leases; `key`
     /// takes each request's [`Context`](lb_core::Context). Its table, named `table`, starts empty and
-    /// follows the stream (see the [module docs](self)): each key is a host named by its
-    /// `Display` form.
+    /// follows the stream: each key is a host named by its `Display` form.
+    ///
+    /// The stream is polled in [`poll_ready`](tower_service::Service::poll_ready), as tower's
+    /// balancers do, so no task is spawned and any runtime will do. Every ready change is
+    /// applied before the readiness answer:
+    ///
+    /// - `Change::Insert(key, service)` adds a host named `key.to_string()` (id
+    ///   [`BackendId::of_name`] of that name, so every instance fed the same keys agrees),
+    ///   up and enabled, and routes its requests to `service`. A key inserted again keeps
+    ///   its host (and its leases) and gets the new service.
+    /// - `Change::Remove(key)` removes the host. Requests already routed to it finish on
+    ///   their service; their leases count on its slot until they end.
+    /// - An error from the stream is logged at error level and the stream is polled on:
+    ///   the last good set keeps serving. The end of the stream is logged; the set it left
+    ///   keeps serving.
+    ///
+    /// Adding or removing a host rebuilds what the policy precomputes, on the polling
+    /// thread (see [`HostTable::add`]): for a consistent-hash table of hundreds of hosts,
+    /// some milliseconds.
+    ///
+    /// Readiness: while the table is empty and the stream has not ended, `poll_ready`
+    /// waits for the first service (tower's balancers do the same). Once there are hosts,
+    /// it answers at once, failing with
+    /// [`BalanceError::NoUsableService`](super::BalanceError::NoUsableService) when none is
+    /// usable.
     ///
     /// ```
     /// use futures::channel::mpsc;
