@@ -90,23 +90,13 @@ impl<B: Backend> TableBuilder<B> {
             return Err(Error::EmptyTable { table: self.name });
         }
         let name: Arc<str> = self.name.into();
-        let mut slots = Vec::with_capacity(self.hosts.len());
-        let mut weights = Vec::with_capacity(self.hosts.len());
-        let mut seen = hashbrown::HashSet::with_capacity(self.hosts.len());
-        for backend in self.hosts {
-            let slot = HostSlot::new(backend);
-            if !seen.insert(slot.id()) {
-                return Err(Error::DuplicateHost {
-                    table: name.to_string(),
-                    host: slot.name().to_owned(),
-                    id: slot.id(),
-                });
-            }
-            weights.push(slot.backend().weight());
-            slots.push(Arc::new(slot));
-        }
-        let n = slots.len();
-        let members = Arc::new(Members::new(1, slots, weights));
+        let slots = self
+            .hosts
+            .into_iter()
+            .map(|b| Arc::new(HostSlot::new(b)))
+            .collect();
+        let members = Arc::new(Members::checked(&name, 1, slots)?);
+        let n = members.hosts.len();
         let snapshot = Snapshot::new(
             name.clone(),
             1,
