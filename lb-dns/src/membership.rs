@@ -16,7 +16,9 @@ use crate::{DnsBackend, DnsEvent, Error, Member, Resolver, Source};
 pub(crate) struct Shared {
     pub(crate) events: broadcast::Sender<DnsEvent>,
     pub(crate) members: Mutex<Vec<Member>>,
-    pub(crate) ready: watch::Sender<bool>,
+    /// Turns true after the first round; the task owns the sender, so that a task that
+    /// ended (stopped, or panicked) releases every waiter.
+    pub(crate) ready: watch::Receiver<bool>,
 }
 
 /// A running membership: a tokio task that resolves its [`Source`]s, re-resolves each
@@ -64,7 +66,7 @@ impl Membership {
     /// Waits until every source has been looked up once (successfully or not) and the
     /// table follows the answers. Returns at once after that, or if the task ended.
     pub async fn ready(&self) {
-        let mut ready = self.shared.ready.subscribe();
+        let mut ready = self.shared.ready.clone();
         // An error means the task ended: nothing more to wait for.
         let _ = ready.wait_for(|r| *r).await;
     }
@@ -220,7 +222,7 @@ impl MembershipBuilder {
                 })?;
             }
         }
-        let (ready, _) = watch::channel(false);
+        let (first_round, ready) = watch::channel(false);
         let shared = Arc::new(Shared {
             events: self.events,
             members: Mutex::new(Vec::new()),
@@ -239,6 +241,7 @@ impl MembershipBuilder {
             self.sources,
             settings,
             shared.clone(),
+            first_round,
             stopped,
         ));
         Ok(Membership {

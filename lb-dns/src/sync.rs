@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lb_core::{BackendId, Error as TableError, Health, Table, Weight};
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
@@ -60,6 +60,7 @@ pub(crate) async fn run<B: DnsBackend>(
     sources: Vec<Source>,
     settings: Settings,
     shared: Arc<Shared>,
+    first_round: watch::Sender<bool>,
     mut stop: oneshot::Receiver<()>,
 ) {
     let start = Instant::now();
@@ -137,7 +138,7 @@ pub(crate) async fn run<B: DnsBackend>(
                 }
             }
         }
-        shared.ready.send_replace(true);
+        first_round.send_replace(true);
         let next = states
             .iter()
             .map(|s| s.next)
