@@ -32,6 +32,8 @@
 //!   and drain (tokio).
 //! - [`config`] (`lb-config`): relayd.conf (and Halon's load-balancer block): parse,
 //!   report errors with their place, build the running relays, reload by difference.
+//! - [`dns`] (`lb-dns`): a table's hosts from DNS (A/AAAA and SRV names, looked up
+//!   again when their TTL ends; failures keep the last good hosts) (tokio, hickory).
 //! - `redirect` (`lb-redirect`, Linux): layer-3 redirects on nftables; the kernel
 //!   rewrites destinations, lb keeps the rules in sync with the table.
 //! - [`service`]: [`Balance`](service::Balance), a `tower::Service` over inner services,
@@ -40,6 +42,7 @@
 
 pub use lb_config as config;
 pub use lb_core as core;
+pub use lb_dns as dns;
 pub use lb_health as health;
 pub use lb_policies as policies;
 /// `lb-redirect`: relayd's redirects (layer 3) on nftables. Linux only.

@@ -212,7 +212,7 @@ mod linux {
         options: &StartOptions,
     ) -> Result<Result<RunningRelay, lb_redirect::Error>, StartError> {
         let relay = || def.name.clone();
-        let groups = listen_groups(def);
+        let groups = listen_groups(plan, def);
         let mut tables = Vec::new();
         for (port, _) in &groups {
             let table = make_table(plan, f, *port).map_err(|source| StartError::Table {

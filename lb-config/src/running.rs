@@ -271,7 +271,7 @@ fn start_relay(plan: &Plan, def: &RelayDef, layer: Layer) -> Result<RunningRelay
         .protocol
         .as_ref()
         .and_then(|(n, _)| plan.config.protocols.iter().find(|p| &p.name == n));
-    for (i, (port, ips)) in listen_groups(def).into_iter().enumerate() {
+    for (i, (port, ips)) in listen_groups(plan, def).into_iter().enumerate() {
         let name = if i == 0 {
             def.name.clone()
         } else {
