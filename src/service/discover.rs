@@ -167,7 +167,7 @@ impl<S, P: Policy, K> Balance<S, P, K, Named> {
     /// # Ok(())
     /// # }
     /// ```
-    pub fn discover<D>(
+    pub fn discover<D, Req>(
         table: impl Into<String>,
         policy: P,
         discover: D,
@@ -178,6 +178,7 @@ impl<S, P: Policy, K> Balance<S, P, K, Named> {
         D::Key: fmt::Display,
         D::Error: Into<BoxError>,
         S: Clone + Send + 'static,
+        K: for<'a> Fn(&'a Req) -> lb_core::Context<'a>,
     {
         let table = HostTable::<Named>::builder(table).allow_empty().build()?;
         let balancer = Balancer::new(&table, policy);
