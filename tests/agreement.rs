@@ -98,7 +98,7 @@ async fn four_instances_map_every_client_alike_before_and_after_a_change() {
     .unwrap();
     for n in [15, 11, 18, 13, 12, 17, 14, 16] {
         changes
-            .unbounded_send(Ok(Change::Insert(addr(n), service.clone())))
+            .unbounded_send(Ok(Change::Insert(addr(n), service)))
             .unwrap();
     }
     tower_lb.ready().await.unwrap();
@@ -156,7 +156,7 @@ async fn four_instances_map_every_client_alike_before_and_after_a_change() {
         .unbounded_send(Ok(Change::Remove(addr(12))))
         .unwrap();
     changes
-        .unbounded_send(Ok(Change::Insert(addr(19), service.clone())))
+        .unbounded_send(Ok(Change::Insert(addr(19), service)))
         .unwrap();
     tower_lb.ready().await.unwrap();
     server.set_ips("exchange.test", 1, &ips(&after));
