@@ -30,6 +30,7 @@ use sieve::Sieve;
 use turns::turn_order;
 use turns::Turns;
 
+mod rendezvous;
 mod sieve;
 mod turns;
 
@@ -37,19 +38,30 @@ mod turns;
 /// accepts (32 MiB of 2-byte entries): the smallest prime `>= 2^24`.
 pub(crate) const MAX_TABLE_SIZE: usize = 16_777_259;
 
-/// The sizes chosen by default: the smallest primes `>= 2^16, 2^18, 2^20, 2^22`.
-pub(crate) const SIZE_STEPS: [usize; 4] = [65_537, 262_147, 1_048_583, 4_194_319];
+/// The sizes chosen by default: the smallest primes `>= 2^16, 2^18, 2^20, 1.5 * 2^20`.
+pub(crate) const SIZE_STEPS: [usize; 4] = [65_537, 262_147, 1_048_583, 1_572_869];
 
-/// The default table size for `hosts` hosts: the first of [`SIZE_STEPS`] with
-/// `20 N^2 <= M`, else the last. So 65 537 up to 57 hosts, 262 147 up to 114,
-/// 1 048 583 up to 228, then 4 194 319. Sizes move in steps, not with every host: a
+/// The largest table filled by Maglev's turns; larger ones are filled by
+/// [`rendezvous`]. Tables of this size keep the mapping they had before the rendezvous
+/// fill existed (`tests/consistent_golden.rs` pins one).
+pub(crate) const MAGLEV_FILL_MAX: usize = SIZE_STEPS[0];
+
+/// The default table size for `hosts` hosts: 65 537 (Maglev's fill) while
+/// `20 N^2 <= M`, that is up to 57 hosts; beyond, the first of the larger
+/// [`SIZE_STEPS`] with `6 N^2 <= M` (the rendezvous fill moves fewer keys on a change,
+/// so it needs fewer slots per host), else the last: 262 147 up to 209 hosts,
+/// 1 048 583 up to 418, then 1 572 869. Sizes move in steps, not with every host: a
 /// change of size remaps (almost) every key, so it must be rare. See the module docs
 /// of [`consistent`](crate::consistent).
 pub(crate) fn table_size_for(hosts: usize) -> usize {
     let n = hosts as u64;
-    SIZE_STEPS
-        .into_iter()
-        .find(|&m| 20 * n * n <= m as u64)
+    if 20 * n * n <= MAGLEV_FILL_MAX as u64 {
+        return MAGLEV_FILL_MAX;
+    }
+    SIZE_STEPS[1..]
+        .iter()
+        .copied()
+        .find(|&m| 6 * n * n <= m as u64)
         .unwrap_or(SIZE_STEPS[SIZE_STEPS.len() - 1])
 }
 
@@ -291,6 +303,11 @@ fn fill<E: Entry>(ids: &[BackendId], weights: &[Weight], size: usize) -> Box<[E]
     let quota = quotas(&ranked_weights, size);
     let mut hosts: Vec<Permutation> = by_id.iter().map(|&i| Permutation::of(ids[i], m)).collect();
     let entries: Vec<E> = by_id.iter().map(|&i| E::from_index(i)).collect();
+    if size > MAGLEV_FILL_MAX {
+        let budget = u128::from(m);
+        return rendezvous::fill(&hosts, &ranked_weights, &quota, &entries, m, budget)
+            .into_boxed_slice();
+    }
     let mut occupied = vec![0u64; size.div_ceil(64)];
     let mut slots = vec![E::default(); size];
     let mut turns = Turns::<E>::new(&quota);
