@@ -38,8 +38,8 @@ mod turns;
 /// accepts (32 MiB of 2-byte entries): the smallest prime `>= 2^24`.
 pub(crate) const MAX_TABLE_SIZE: usize = 16_777_259;
 
-/// The sizes chosen by default: the smallest primes `>= 2^16, 2^18, 2^20, 1.5 * 2^20`.
-pub(crate) const SIZE_STEPS: [usize; 4] = [65_537, 262_147, 1_048_583, 1_572_869];
+/// The sizes chosen by default: the smallest primes `>= 2^16, 2^18, 1.25 * 2^20`.
+pub(crate) const SIZE_STEPS: [usize; 3] = [65_537, 262_147, 1_310_723];
 
 /// The largest table filled by Maglev's turns; larger ones are filled by
 /// [`rendezvous`]. Tables of this size keep the mapping they had before the rendezvous
@@ -49,8 +49,8 @@ pub(crate) const MAGLEV_FILL_MAX: usize = SIZE_STEPS[0];
 /// The default table size for `hosts` hosts: 65 537 (Maglev's fill) while
 /// `20 N^2 <= M`, that is up to 57 hosts; beyond, the first of the larger
 /// [`SIZE_STEPS`] with `6 N^2 <= M` (the rendezvous fill moves fewer keys on a change,
-/// so it needs fewer slots per host), else the last: 262 147 up to 209 hosts,
-/// 1 048 583 up to 418, then 1 572 869. Sizes move in steps, not with every host: a
+/// so it needs fewer slots per host), else the last: 262 147 up to 209 hosts, then
+/// 1 310 723 (the last step is the smallest that keeps N = 1024 under 1.9/N). Sizes move in steps, not with every host: a
 /// change of size remaps (almost) every key, so it must be rare. See the module docs
 /// of [`consistent`](crate::consistent).
 pub(crate) fn table_size_for(hosts: usize) -> usize {

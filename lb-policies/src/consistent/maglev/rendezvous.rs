@@ -38,20 +38,23 @@ mod settle;
 const CHECK_EVERY: u32 = 16;
 
 /// A host's walk through its permutation, while it has quota left.
-struct Walker {
+struct Walker<E> {
     /// The next slot it looks at.
     cursor: u32,
     skip: u32,
     /// Slots it may still take.
     left: u32,
+    rank: u32,
+    entry: E,
+    pace: Pace,
 }
 
-impl Walker {
+impl<E: Entry> Walker<E> {
     /// Looks at the next slot and takes it if it is empty: 1 if taken, else 0. The table
-    /// is written either way (a look that takes nothing writes `sink`, past the slots),
+    /// is written either way (a look that takes nothing writes the sink, past the slots),
     /// so that no branch depends on the bitmap.
     #[inline(always)]
-    fn look<E: Entry>(&mut self, entry: E, occupied: &mut [u64], table: &mut [E], m: u32) -> u32 {
+    fn look(&mut self, occupied: &mut [u64], table: &mut [E], m: u32) -> u32 {
         let s = self.cursor;
         let next = s + self.skip;
         self.cursor = if next >= m { next - m } else { next };
@@ -60,7 +63,7 @@ impl Walker {
         let free = *word & bit == 0;
         *word |= bit;
         let sink = m as usize;
-        table[if free { s as usize } else { sink }] = entry;
+        table[if free { s as usize } else { sink }] = self.entry;
         let taken = u32::from(free);
         self.left -= taken;
         taken
@@ -113,41 +116,42 @@ pub(super) fn fill<E: Entry>(
     let m32 = m as u32;
     let w_max = weights.iter().copied().max().unwrap_or(1);
     let equal = weights.iter().all(|&w| w == w_max);
-    let mut walkers: Vec<Walker> = perms
-        .iter()
-        .zip(quota)
-        .map(|(p, &q)| Walker {
-            cursor: p.offset as u32,
-            skip: p.skip as u32,
-            left: q as u32,
+    // Hosts with quota left, in rank order (the order of looks within a round).
+    let mut walkers: Vec<Walker<E>> = (0..perms.len())
+        .filter(|&r| quota[r] > 0)
+        .map(|r| Walker {
+            cursor: perms[r].offset as u32,
+            skip: perms[r].skip as u32,
+            left: quota[r] as u32,
+            rank: r as u32,
+            entry: entries[r],
+            pace: Pace::new(weights[r], w_max),
         })
-        .collect();
-    let mut paces: Vec<Pace> = weights.iter().map(|&w| Pace::new(w, w_max)).collect();
-    let mut active: Vec<u32> = (0..walkers.len() as u32)
-        .filter(|&r| walkers[r as usize].left > 0)
         .collect();
     let mut occupied = vec![0u64; (m as usize).div_ceil(64)];
     let mut table = vec![E::default(); m as usize + 1];
     let mut empty = m;
     let mut round = 0u64;
-    while empty > 0 && u128::from(empty) * active.len() as u128 > settle_budget {
+    while empty > 0 && u128::from(empty) * walkers.len() as u128 > settle_budget {
+        // While every host has quota for the whole block, none needs checking.
+        let roomy = walkers.iter().all(|w| w.left >= CHECK_EVERY);
         for _ in 0..CHECK_EVERY {
             let mut taken = 0u64;
-            if equal {
-                for &r in &active {
-                    let w = &mut walkers[r as usize];
+            if equal && roomy {
+                for w in &mut walkers {
+                    taken += u64::from(w.look(&mut occupied, &mut table, m32));
+                }
+            } else if equal {
+                for w in &mut walkers {
                     if w.left > 0 {
-                        taken +=
-                            u64::from(w.look(entries[r as usize], &mut occupied, &mut table, m32));
+                        taken += u64::from(w.look(&mut occupied, &mut table, m32));
                     }
                 }
             } else {
-                for &r in &active {
-                    let (w, pace) = (&mut walkers[r as usize], &mut paces[r as usize]);
-                    if w.left > 0 && pace.due == round {
-                        taken +=
-                            u64::from(w.look(entries[r as usize], &mut occupied, &mut table, m32));
-                        pace.advance();
+                for w in &mut walkers {
+                    if w.left > 0 && w.pace.due == round {
+                        taken += u64::from(w.look(&mut occupied, &mut table, m32));
+                        w.pace.advance();
                     }
                 }
             }
@@ -157,20 +161,20 @@ pub(super) fn fill<E: Entry>(
                 break;
             }
         }
-        active.retain(|&r| walkers[r as usize].left > 0);
+        walkers.retain(|w| w.left > 0);
     }
     table.truncate(m as usize);
     if empty > 0 {
-        let hungry: Vec<Hungry> = active
+        let hungry: Vec<Hungry> = walkers
             .iter()
-            .map(|&r| {
-                let p = &perms[r as usize];
+            .map(|w| {
+                let p = &perms[w.rank as usize];
                 Hungry {
-                    rank: r,
+                    rank: w.rank,
                     offset: p.offset,
                     inverse: p.inverse,
-                    weight: weights[r as usize],
-                    left: walkers[r as usize].left,
+                    weight: weights[w.rank as usize],
+                    left: w.left,
                 }
             })
             .collect();

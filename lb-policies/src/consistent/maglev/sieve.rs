@@ -161,7 +161,7 @@ mod tests {
 
     #[test]
     fn barrett_reduction_is_the_remainder() {
-        for m in [2u64, 3, 1009, 65_537, 1_572_869, 4_194_319, 16_777_259] {
+        for m in [2u64, 3, 1009, 65_537, 1_310_723, 4_194_319, 16_777_259] {
             let modulus = Modulus::new(m);
             let big = (m - 1) * (m - 1);
             for a in [0, 1, m - 1, m, m + 1, 2 * m - 1, big, big - 1, 1 << 51] {
