@@ -30,7 +30,7 @@
 
 use super::{Entry, Permutation};
 
-use settle::{settle, Hungry};
+use settle::{settle, Hungry, MAX_HUNGRY};
 
 mod settle;
 
@@ -50,23 +50,22 @@ struct Walker<E> {
 }
 
 impl<E: Entry> Walker<E> {
-    /// Looks at the next slot and takes it if it is empty: 1 if taken, else 0. The table
-    /// is written either way (a look that takes nothing writes the sink, past the slots),
-    /// so that no branch depends on the bitmap.
+    /// Looks at the next slot and takes it if it is empty. The table is written either
+    /// way (a look that takes nothing writes the sink, past the slots), so that no
+    /// branch depends on the bitmap.
     #[inline(always)]
-    fn look(&mut self, occupied: &mut [u64], table: &mut [E], m: u32) -> u32 {
+    fn look(&mut self, occupied: &mut [u64], table: &mut [E], m: u32) {
         let s = self.cursor;
         let next = s + self.skip;
-        self.cursor = if next >= m { next - m } else { next };
+        // `next - m` wraps to a larger number when `next < m`.
+        self.cursor = next.min(next.wrapping_sub(m));
         let word = &mut occupied[(s / 64) as usize];
         let bit = 1u64 << (s % 64);
         let free = *word & bit == 0;
         *word |= bit;
         let sink = m as usize;
         table[if free { s as usize } else { sink }] = self.entry;
-        let taken = u32::from(free);
-        self.left -= taken;
-        taken
+        self.left -= u32::from(free);
     }
 }
 
@@ -102,6 +101,14 @@ impl Pace {
     }
 }
 
+/// Where a fill stands: the bitmap of taken slots and the table so far (one sink entry
+/// past the slots).
+struct Board<E> {
+    occupied: Vec<u64>,
+    table: Vec<E>,
+    m: u32,
+}
+
 /// Fills a table of `m` slots (`m` prime, `m < 2^31`) for hosts given by rank: their
 /// permutations, weights and quotas (summing to `m`), and the entry each writes. Settles
 /// once `empty * hungry <= settle_budget` (`m` by default; the tests force either end).
@@ -113,10 +120,8 @@ pub(super) fn fill<E: Entry>(
     m: u64,
     settle_budget: u128,
 ) -> Vec<E> {
-    let m32 = m as u32;
     let w_max = weights.iter().copied().max().unwrap_or(1);
-    let equal = weights.iter().all(|&w| w == w_max);
-    // Hosts with quota left, in rank order (the order of looks within a round).
+    // Hosts with quota, in rank order (the order of looks within a round).
     let mut walkers: Vec<Walker<E>> = (0..perms.len())
         .filter(|&r| quota[r] > 0)
         .map(|r| Walker {
@@ -128,43 +133,27 @@ pub(super) fn fill<E: Entry>(
             pace: Pace::new(weights[r], w_max),
         })
         .collect();
-    let mut occupied = vec![0u64; (m as usize).div_ceil(64)];
-    let mut table = vec![E::default(); m as usize + 1];
-    let mut empty = m;
-    let mut round = 0u64;
-    while empty > 0 && u128::from(empty) * walkers.len() as u128 > settle_budget {
-        // While every host has quota for the whole block, none needs checking.
-        let roomy = walkers.iter().all(|w| w.left >= CHECK_EVERY);
-        for _ in 0..CHECK_EVERY {
-            let mut taken = 0u64;
-            if equal && roomy {
-                for w in &mut walkers {
-                    taken += u64::from(w.look(&mut occupied, &mut table, m32));
-                }
-            } else if equal {
-                for w in &mut walkers {
-                    if w.left > 0 {
-                        taken += u64::from(w.look(&mut occupied, &mut table, m32));
-                    }
-                }
-            } else {
-                for w in &mut walkers {
-                    if w.left > 0 && w.pace.due == round {
-                        taken += u64::from(w.look(&mut occupied, &mut table, m32));
-                        w.pace.advance();
-                    }
-                }
-            }
-            empty -= taken;
-            round += 1;
-            if empty == 0 {
-                break;
-            }
-        }
-        walkers.retain(|w| w.left > 0);
+    let mut board = Board {
+        occupied: vec![0u64; (m as usize).div_ceil(64)],
+        table: vec![E::default(); m as usize + 1],
+        m: m as u32,
+    };
+    let settles = |empty: u64, hungry: usize| {
+        hungry <= MAX_HUNGRY && u128::from(empty) * hungry as u128 <= settle_budget
+    };
+    if weights.iter().all(|&w| w == w_max) {
+        by_rounds(&mut walkers, &mut board, settles);
+    } else {
+        by_calendar(&mut walkers, &mut board, settles);
     }
+    walkers.retain(|w| w.left > 0);
+    let Board {
+        occupied,
+        mut table,
+        ..
+    } = board;
     table.truncate(m as usize);
-    if empty > 0 {
+    if !walkers.is_empty() {
         let hungry: Vec<Hungry> = walkers
             .iter()
             .map(|w| {
@@ -184,6 +173,88 @@ pub(super) fn fill<E: Entry>(
         }
     }
     table
+}
+
+/// Equal weights: looks round by round, every host once a round, until the table is
+/// full or `settles(empty, hungry)`, checked every [`CHECK_EVERY`] rounds.
+fn by_rounds<E: Entry>(
+    walkers: &mut Vec<Walker<E>>,
+    board: &mut Board<E>,
+    settles: impl Fn(u64, usize) -> bool,
+) {
+    let Board { occupied, table, m } = board;
+    // The quotas left add up to the empty slots.
+    let mut empty: u64 = walkers.iter().map(|w| u64::from(w.left)).sum();
+    while empty > 0 && !settles(empty, walkers.len()) {
+        // While every host has quota for the whole block, none needs checking.
+        if walkers.iter().all(|w| w.left >= CHECK_EVERY) {
+            for _ in 0..CHECK_EVERY {
+                for w in walkers.iter_mut() {
+                    w.look(occupied, table, *m);
+                }
+            }
+        } else {
+            for _ in 0..CHECK_EVERY {
+                for w in walkers.iter_mut().filter(|w| w.left > 0) {
+                    w.look(occupied, table, *m);
+                }
+            }
+        }
+        walkers.retain(|w| w.left > 0);
+        empty = walkers.iter().map(|w| u64::from(w.left)).sum();
+    }
+}
+
+/// Unequal weights: the same order of looks, each round taking the hosts due in it from
+/// a calendar (a ring of lists by round, longer than any host's gap between looks) and
+/// sorting them by rank, so that a round visits only the hosts that look in it. Checks
+/// `settles(empty, hungry)` every [`CHECK_EVERY`] rounds.
+fn by_calendar<E: Entry>(
+    walkers: &mut [Walker<E>],
+    board: &mut Board<E>,
+    settles: impl Fn(u64, usize) -> bool,
+) {
+    let Board { occupied, table, m } = board;
+    // A power of two, so that a round's list is found by a mask.
+    let span = walkers
+        .iter()
+        .map(|w| w.pace.step + 2)
+        .max()
+        .unwrap_or(2)
+        .next_power_of_two() as usize;
+    let mask = span as u64 - 1;
+    let mut calendar: Vec<Vec<u32>> = vec![Vec::new(); span];
+    calendar[0] = (0..walkers.len() as u32).collect();
+    let mut empty: u64 = walkers.iter().map(|w| u64::from(w.left)).sum();
+    let mut hungry = walkers.len();
+    let mut round = 0u64;
+    while empty > 0 {
+        if round % u64::from(CHECK_EVERY) == 0 && settles(empty, hungry) {
+            return;
+        }
+        let today = (round & mask) as usize;
+        let mut due = std::mem::take(&mut calendar[today]);
+        // Several runs in rank order, one per round the hosts were queued in.
+        due.sort();
+        for &i in &due {
+            let Some(w) = walkers.get_mut(i as usize) else {
+                continue;
+            };
+            let before = w.left;
+            w.look(occupied, table, *m);
+            empty -= u64::from(before - w.left);
+            if w.left > 0 {
+                w.pace.advance();
+                // Never today's list: a host's next look comes 1 to `span - 1` rounds on.
+                calendar[(w.pace.due & mask) as usize].push(i);
+            } else {
+                hungry -= 1;
+            }
+        }
+        due.clear();
+        calendar[today] = due;
+        round += 1;
+    }
 }
 
 /// The slots not set in `occupied`, in order.

@@ -162,8 +162,9 @@ fn hosts_for_test(n: usize, skew: u64) -> (Vec<BackendId>, Vec<Weight>) {
 #[test]
 fn the_rendezvous_fill_is_its_definition_whenever_it_settles() {
     // Equal weights (rounds of one look per host) and unequal ones (paced looks), small
-    // and skewed; settling never (looking to the end), at the default point, and at once
-    // (deferred acceptance places every slot).
+    // and skewed (skews of 9 and 1000 take the queue instead of rounds); settling never
+    // (looking to the end), at the default point, and at once (deferred acceptance
+    // places every slot).
     for (n, size, skew, equal) in [
         (1, 2, 1, true),
         (3, 7, 1, true),
@@ -172,6 +173,7 @@ fn the_rendezvous_fill_is_its_definition_whenever_it_settles() {
         (7, 1009, 1, false),
         (40, 4099, 1, true),
         (40, 4099, 9, false),
+        (30, 4099, 1000, false),
         (300, 4099, 1, true),
     ] {
         let (ids, mut weights) = hosts_for_test(n, skew);

@@ -18,65 +18,80 @@ use std::collections::BinaryHeap;
 use super::super::sieve::Modulus;
 
 /// A host that still has quota when the fill settles.
-pub(in super::super) struct Hungry {
-    pub(in super::super) rank: u32,
-    pub(in super::super) offset: u64,
+pub(super) struct Hungry {
+    pub(super) rank: u32,
+    pub(super) offset: u64,
     /// `skip^-1 mod M`.
-    pub(in super::super) inverse: u64,
-    pub(in super::super) weight: u64,
+    pub(super) inverse: u64,
+    pub(super) weight: u64,
     /// Slots it still takes: the quotas left sum to the number of empty slots.
-    pub(in super::super) left: u32,
+    pub(super) left: u32,
 }
 
-/// Matches the `empties` (distinct slots below `m`) to the `hungry` hosts (by rank, with
-/// quotas left summing to `empties.len()`); returns `(slot, rank)` pairs, one per slot.
-pub(in super::super) fn settle(
-    hungry: &[Hungry],
-    empties: &[u32],
-    m: u64,
-    w_max: u64,
-) -> Vec<(u32, u32)> {
+/// The most hungry hosts [`settle`] takes: their index in rank order fits in a key's
+/// low bits.
+pub(super) const MAX_HUNGRY: usize = 1 << 23;
+
+/// Matches the `empties` (distinct slots below `m`) to the `hungry` hosts (by rank, at
+/// most [`MAX_HUNGRY`], with quotas left summing to `empties.len()`); returns
+/// `(slot, rank)` pairs, one per slot.
+pub(super) fn settle(hungry: &[Hungry], empties: &[u32], m: u64, w_max: u64) -> Vec<(u32, u32)> {
     let modulus = Modulus::new(m);
-    // The key of host `h` for slot `x`: the round it would look at `x`, then its rank.
-    let key = |h: &Hungry, x: u64| -> u128 {
+    let equal = hungry.iter().all(|h| h.weight == w_max);
+    // The key of the `j`-th hungry host `h` for slot `x`: the round it would look at
+    // `x` (below `M * w_max / w < 2^40`), then `j` (below `2^23`), which orders as the
+    // rank does.
+    let key = |j: usize, h: &Hungry, x: u64, equal: bool| -> u64 {
         let mut from_offset = x + m - h.offset;
         if from_offset >= m {
             from_offset -= m;
         }
         let position = modulus.reduce(from_offset * h.inverse);
-        let round = if h.weight == w_max {
+        let round = if equal {
             position
         } else {
             position * w_max / h.weight
         };
-        u128::from(round) << 32 | u128::from(h.rank)
+        round << 23 | j as u64
     };
     // Each host's held proposals (a max-heap on key, of indexes into `empties`) and the
     // key a new proposal must beat: its worst held one once it holds `left`.
-    let mut held: Vec<BinaryHeap<(u128, u32)>> = hungry.iter().map(|_| BinaryHeap::new()).collect();
-    let mut bar = vec![u128::MAX; hungry.len()];
+    let mut held: Vec<BinaryHeap<(u64, u32)>> = hungry.iter().map(|_| BinaryHeap::new()).collect();
+    let mut bar = vec![u64::MAX; hungry.len()];
     let mut free: Vec<u32> = (0..empties.len() as u32).collect();
     while let Some(i) = free.pop() {
         let x = u64::from(empties[i as usize]);
-        let mut best: Option<(u128, usize)> = None;
-        for (j, h) in hungry.iter().enumerate() {
-            let k = key(h, x);
-            if k < bar[j] && best.is_none_or(|(b, _)| k < b) {
-                best = Some((k, j));
+        let (mut best, mut to) = (u64::MAX, usize::MAX);
+        // One pass per weighting, so that the equal-weights pass has no division.
+        if equal {
+            for (j, (h, &b)) in hungry.iter().zip(&bar).enumerate() {
+                let k = key(j, h, x, true);
+                if k < b && k < best {
+                    (best, to) = (k, j);
+                }
+            }
+        } else {
+            for (j, (h, &b)) in hungry.iter().zip(&bar).enumerate() {
+                let k = key(j, h, x, false);
+                if k < b && k < best {
+                    (best, to) = (k, j);
+                }
             }
         }
         // A host turns a slot away only while it holds `left` better ones, and the
         // quotas left add up to the empty slots: some host always still accepts.
-        let Some((k, j)) = best else { continue };
-        let heap = &mut held[j];
-        heap.push((k, i));
-        if heap.len() > hungry[j].left as usize {
+        let Some(heap) = held.get_mut(to) else {
+            continue;
+        };
+        heap.push((best, i));
+        let left = hungry[to].left as usize;
+        if heap.len() > left {
             if let Some((_, out)) = heap.pop() {
                 free.push(out);
             }
         }
-        if heap.len() == hungry[j].left as usize {
-            bar[j] = heap.peek().map_or(u128::MAX, |&(k, _)| k);
+        if heap.len() == left {
+            bar[to] = heap.peek().map_or(u64::MAX, |&(k, _)| k);
         }
     }
     held.iter()
