@@ -15,18 +15,25 @@
 //! That is what keeps disruption low: without host `k`, a slot keeps its owner unless
 //! the owner was `k` or the owner ran out of quota before reaching it; `k`'s slots go to
 //! the next host to reach each of them, spread over all hosts, and only a host that
-//! receives more of them than its quota grows passes slots on. Measured
-//! (`tests/consistent_props.rs` and six host sets each at the step's largest N):
-//! 1.35/N where Maglev's fill moves 1.29/N at 3.5x fewer hosts per slot (`6 N^2 <= M`
-//! here, `20 N^2 <= M` there), 1.78-1.81/N at N = 1024 over 1 572 869 slots, where
-//! Maglev's fill moves 1.88/N over 4 194 319.
+//! receives more of them than its quota grows passes slots on. Worst of six host sets,
+//! removing one host and adding one (`disruption` in `tests/consistent_props.rs`):
 //!
-//! Cost: a look is one bit test in the occupancy bitmap; a table takes about `5.6 M`
-//! looks at N = 1024, against about `10 M` probes for Maglev's fill. Looking gets slow
-//! when few slots are empty (a host then looks at `M / E` slots per claim), so once
-//! `empty slots * hungry hosts <= M` the rest is settled directly ([`settle`]):
-//! the remaining slots and hosts are matched by deferred acceptance on the same keys,
-//! which gives the same table as looking on (tested against a plain fill).
+//! | N    | M         | Maglev's fill | this fill |
+//! |------|-----------|---------------|-----------|
+//! | 64   | 262 147   | 1.165/N       | 1.101/N   |
+//! | 209  | 262 147   |               | 1.336/N   |
+//! | 1024 | 1 310 723 |               | 1.878/N   |
+//! | 1024 | 4 194 319 | 1.883/N       |           |
+//!
+//! (A prototype of both fills, two host sets at N = 1024: Maglev's 3.1/N over
+//! 1 048 583 slots, this fill's 1.42/N over 4 194 319.)
+//!
+//! Cost: a look is one bit test in a bitmap of the slots; a table takes about `5.6 M`
+//! looks. Looking gets slow when few slots are empty (a hungry host then looks at
+//! `M / E` slots per claim), so once `empty slots * hungry hosts <= M` the rest is
+//! settled directly (`settle`): the remaining slots and hosts are matched by deferred
+//! acceptance on the same keys, which gives the same table as looking on (tested
+//! against the definition, settling never, at once, and at the default point).
 
 use super::{Entry, Permutation};
 
@@ -229,7 +236,7 @@ fn by_calendar<E: Entry>(
     let mut hungry = walkers.len();
     let mut round = 0u64;
     while empty > 0 {
-        if round % u64::from(CHECK_EVERY) == 0 && settles(empty, hungry) {
+        if round.is_multiple_of(u64::from(CHECK_EVERY)) && settles(empty, hungry) {
             return;
         }
         let today = (round & mask) as usize;

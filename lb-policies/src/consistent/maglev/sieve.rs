@@ -15,7 +15,8 @@
 //!
 //! The setup costs `N * E` positions and `N * M / 8` bytes of bitmaps, so the fill
 //! uses the sieve only while those bitmaps fit in [`MEMORY`]: up to 511 hosts at
-//! 65 537 slots, 127 at 262 147. Larger fills probe until the last 64 slots (`TAIL`).
+//! 65 537 slots, the largest table Maglev's fill builds. Larger fills probe until the
+//! last 64 slots (`TAIL`).
 
 use super::Permutation;
 
