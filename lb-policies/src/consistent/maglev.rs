@@ -64,9 +64,9 @@ pub(crate) const MAGLEV_FILL_MAX: usize = SIZE_STEPS[0];
 /// `20 N^2 <= M`, that is up to 57 hosts; beyond, the first of the larger
 /// [`SIZE_STEPS`] with `6 N^2 <= M` (the rendezvous fill moves fewer keys on a change,
 /// so it needs fewer slots per host), else the last: 262 147 up to 209 hosts, then
-/// 1 310 723 (the last step is the smallest that keeps N = 1024 under 1.9/N). Sizes move in steps, not with every host: a
-/// change of size remaps (almost) every key, so it must be rare. See the module docs
-/// of [`consistent`](crate::consistent).
+/// 1 310 723 (the smallest step that keeps N = 1024 under 1.9/N). Sizes move in
+/// steps, not with every host: a change of size remaps (almost) every key, so it must
+/// be rare. See the module docs of [`consistent`](crate::consistent).
 pub(crate) fn table_size_for(hosts: usize) -> usize {
     let n = hosts as u64;
     if 20 * n * n <= MAGLEV_FILL_MAX as u64 {
