@@ -26,6 +26,8 @@ use lb_core::{
 use lb_policies::{Consistent, SourceHash};
 
 const SIZES: [usize; 4] = [2, 8, 64, 1024];
+/// Rebuilds also at 256 hosts, the largest N the disruption bound of 1.5/N covers.
+const REBUILD_SIZES: [usize; 5] = [2, 8, 64, 256, 1024];
 const CLIENTS: usize = 4096;
 
 fn v4_clients() -> Vec<SocketAddr> {
@@ -171,7 +173,7 @@ fn bench_pick(c: &mut Criterion) {
 fn bench_rebuild(c: &mut Criterion) {
     let mut group = c.benchmark_group("rebuild/consistent");
     group.sample_size(10);
-    for n in SIZES {
+    for n in REBUILD_SIZES {
         let snap = table(n).snapshot();
         let policy = Consistent::new();
         group.bench_function(n.to_string(), |b| {

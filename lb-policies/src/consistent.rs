@@ -1,4 +1,4 @@
-//! [`Consistent`]: the recommended source-hash. Maglev lookup table, stable host ids,
+//! [`Consistent`]: the recommended source-hash. Maglev-style lookup table, stable host ids,
 //! health changes that move only the failed host's clients.
 //!
 //! # How a pick works
@@ -11,7 +11,8 @@
 //! every host is usable (a count the snapshot already has) that host is the pick;
 //! otherwise one more load checks that it is usable. Measured
 //! (`pick/consistent/1024/v4`, `benches/hashing.rs`: `Policy::order` and the first
-//! usable candidate, 4096 clients over an 8 MiB table): 7.7 ns median, against
+//! usable candidate, 4096 clients over the 8 MiB table 1024 hosts had before the
+//! rendezvous fill; theirs is 2.5 MiB now): 7.7 ns median, against
 //! 4.5 ns for the fast hash and one load from an array of the same size
 //! (`baseline/index/v4`), and 8.8 ns without the shortcut (same run). The rest is
 //! reading the context and filling the order: the table load is the baseline's.
@@ -45,34 +46,41 @@
 //! lock, while the previous table serves picks) shared by every snapshot until the
 //! next membership change. Maglev moves more than the ideal `1/N` of the keys when one
 //! of `N` hosts leaves or joins, and the excess grows with `N^2 / M` (Katran measures
-//! 1.55/N at N = 100, M = 65537). So the size `M` grows with `N`, keeping
-//! `20 N^2 <= M` while it can: 65 537 slots up to 57 hosts, 262 147 up to 114,
-//! 1 048 583 up to 228, 4 194 319 beyond. The size changes in these steps only, never
-//! host by host, because a table of another size is a different table: **a change that
-//! crosses a step (57 <-> 58, 114 <-> 115, 228 <-> 229 hosts) remaps almost every
-//! key**, once. A fleet that grows across a step and cannot afford that pins its size
-//! with [`Consistent::with_table_size`]. Measured (`tests/consistent_props.rs`, worst
-//! of six host sets, removing one host and adding one, at the size chosen for N):
+//! 1.55/N at N = 100, M = 65537). So the size `M` grows with `N` in steps: 65 537 slots
+//! up to 57 hosts (`20 N^2 <= M`, filled by Maglev's turns), then 262 147 up to 209
+//! hosts and 1 310 723 beyond (`6 N^2 <= M`, filled by rendezvous with capacities,
+//! which moves about half Maglev's excess and costs less per slot: see [`maglev`]).
+//! The size changes in these steps only, never host by host, because a table of
+//! another size is a different table: **a change that crosses a step (57 <-> 58 and
+//! 209 <-> 210 hosts) remaps almost every key**, once. A fleet that grows across a
+//! step and cannot afford that pins its size with [`Consistent::with_table_size`] (the
+//! fill depends on the size only, so a pinned size keeps its fill too). Measured
+//! (`tests/consistent_props.rs`, worst of six host sets, removing one host and adding
+//! one, at the size chosen for N; balance is the largest host's slots over `M / N`):
 //!
-//! | N    | M         | table   | build   | keys moved |
-//! |------|-----------|---------|---------|------------|
-//! | 2    | 65 537    | 128 KiB | 0.4 ms  | 1.002/N    |
-//! | 8    | 65 537    | 128 KiB | 0.85 ms | 1.034/N    |
-//! | 32   | 65 537    | 128 KiB |         | 1.133/N    |
-//! | 57   | 65 537    | 128 KiB |         | 1.288/N    |
-//! | 64   | 262 147   | 512 KiB | 4.7 ms  | 1.142/N    |
-//! | 228  | 1 048 583 | 2 MiB   |         | 1.306/N    |
-//! | 256  | 4 194 319 | 8 MiB   |         | 1.159/N    |
-//! | 1024 | 4 194 319 | 8 MiB   | 145 ms  | 1.880/N    |
+//! | N    | M         | table   | build       | keys moved | balance |
+//! |------|-----------|---------|-------------|------------|---------|
+//! | 2    | 65 537    | 128 KiB | 0.4 ms      | 1.002/N    |         |
+//! | 8    | 65 537    | 128 KiB | 0.85 ms     | 1.034/N    |         |
+//! | 32   | 65 537    | 128 KiB |             | 1.133/N    |         |
+//! | 57   | 65 537    | 128 KiB |             | 1.290/N    | 1.00020 |
+//! | 64   | 262 147   | 512 KiB | 6.9-8.8 ms  | 1.101/N    | 1.00023 |
+//! | 209  | 262 147   | 512 KiB |             | 1.336/N    | 1.00056 |
+//! | 256  | 1 310 723 | 2.5 MiB | 71-108 ms   | 1.195/N    | 1.00019 |
+//! | 1024 | 1 310 723 | 2.5 MiB | 50-94 ms    | 1.878/N    | 1.00078 |
 //!
-//! (Builds: `rebuild/consistent/<N>` in `benches/hashing.rs`, release, one core of a
-//! shared 2-core VM.) Beyond 457 hosts the table stops growing, so disruption rises
-//! again (1.88/N at 1024); `with_table_size(16_777_259)` (32 MiB) brings N = 1024
-//! back to 1.37/N (measured once, removing one host).
+//! (Builds: criterion medians of `rebuild/consistent/<N>` in `benches/hashing.rs`,
+//! release, on a 2-core VM; the rows up to 8 hosts from an idle machine, the others
+//! from four runs on a loaded one, where the previous tables (Maglev's fill of
+//! 262 147 slots at 64 hosts, 4 194 319 at 256 and 1024) took 8.1-14.7 ms, 214-317 ms
+//! and 179-459 ms in the same runs; idle, 1024 hosts took 145 ms then.) Beyond 467
+//! hosts the table stops growing, so disruption rises again (1.878/N at 1024); a
+//! pinned larger table brings it down (a prototype of the fill: 1.42/N at N = 1024
+//! over 4 194 319 slots).
 //!
-//! Entries are 2-byte host indexes up to 65 536 hosts, 4 bytes beyond. Balance does
-//! not depend on the size: every host owns its weighted share of slots to within one
-//! slot.
+//! Entries are 2-byte host indexes up to 65 536 hosts, 4 bytes beyond. Both fills give
+//! every host its weighted share of slots to within one slot, so balance depends only
+//! on `M / N`.
 //!
 //! ```
 //! use lb_core::{Balancer, Context, Health, HostTable};
@@ -114,7 +122,7 @@ pub const DEFAULT_FAILOVER: usize = 1;
 /// Defaults:
 /// - key [`HashKey::DEFAULT`], so every instance maps the same way;
 /// - table size chosen from the number of hosts ([`Consistent::table_size_for`]:
-///   65 537 slots up to 57 hosts, then in steps up to 4 194 319);
+///   65 537 slots up to 57 hosts, then in steps up to 1 310 723);
 /// - [`DEFAULT_FAILOVER`] hosts probed for the candidate order.
 #[derive(Clone)]
 pub struct Consistent {

@@ -1,27 +1,41 @@
-//! Building the Maglev lookup table: its size, each host's permutation, weighted turns.
+//! Building the lookup table: its size, each host's permutation, and two fills (Maglev's
+//! turns up to 65 537 slots, rendezvous with capacities beyond).
 //!
 //! Eisenbud et al., "Maglev: A Fast and Reliable Software Network Load Balancer",
 //! NSDI 2016, section 3.4. The table has a prime number `M` of slots. Host `i` prefers
 //! the slots `offset_i, offset_i + skip_i, offset_i + 2 skip_i, ...` (mod `M`), a full
 //! permutation because `M` is prime and `0 < skip_i < M`; `offset_i` and `skip_i` come
-//! from two hashes of the host's stable [`BackendId`], never from its position. Hosts
-//! take turns claiming their next preferred empty slot until the table is full.
+//! from two hashes of the host's stable [`BackendId`], never from its position.
 //!
 //! Weights: host `i` gets exactly its quota of slots, `M * w_i / W` rounded by largest
-//! remainder (Hamilton), so every share is within one slot of its ideal. Its turns are
-//! spread evenly over the fill, in proportion to its quota (see `turn_order`), which
-//! for equal weights is Maglev's round-robin.
+//! remainder (Hamilton), so every share is within one slot of its ideal, whichever fill.
 //!
 //! Hosts are ranked by id before anything else, so the table depends on the set of
 //! hosts and weights, never on their configuration order.
 //!
-//! The fill gives exactly the table of plain Maglev probing (tested against it), only
-//! faster: the probe cursor stays in a register, turns are generated round by round
-//! instead of listed (`turns`), and the last `M / 8N` claims, where probing is
-//! slowest, come from a per-host sieve of the empty slots' positions (`sieve`).
-//! Measured at N = 8 (M = 65 537): 1.17 ms before these, 0.85 ms after (criterion
-//! medians of `rebuild/consistent/8`, same run; N = 2: 0.69 -> 0.38 ms, N = 64:
-//! 6.6 -> 4.7 ms, N = 1024, which probes to the end: 171 -> 145 ms).
+//! # Tables up to 65 537 slots: Maglev's turns
+//!
+//! Hosts take turns claiming their next preferred empty slot until the table is full.
+//! Turns are spread evenly over the fill, in proportion to each host's quota (see
+//! `turn_order`), which for equal weights is Maglev's round-robin. The fill gives
+//! exactly the table of plain Maglev probing (tested against it), only faster: the probe
+//! cursor stays in a register, turns are generated round by round instead of listed
+//! (`turns`), and the last `M / 8N` claims, where probing is slowest, come from a
+//! per-host sieve of the empty slots' positions (`sieve`). Measured at N = 8
+//! (M = 65 537): 1.17 ms before these, 0.85 ms after (criterion medians of
+//! `rebuild/consistent/8`, same run; N = 2: 0.69 -> 0.38 ms).
+//!
+//! # Larger tables: rendezvous with capacities
+//!
+//! Maglev's fill costs about `M ln M` probes and moves more keys on a membership change
+//! as `N^2 / M` grows: 1024 hosts needed 4 194 319 slots to stay under 2/N (1.88/N)
+//! and 145 ms to build. Larger tables are filled instead by `rendezvous`: hosts take
+//! turns *looking* at the next slot of their permutation rather than claiming their
+//! next empty one, so a slot goes to the first host with quota left to reach it. That
+//! moves about half Maglev's excess, so the tables can be smaller (`6 N^2 <= M` rather
+//! than `20 N^2`), and a table costs about 5.6 looks and 1.4 settling steps per slot.
+//! Tables of 65 537 slots and fewer keep Maglev's fill, so that the default table of up
+//! to 57 hosts maps every key where it always has.
 
 use lb_core::{BackendId, Weight};
 
@@ -30,6 +44,7 @@ use sieve::Sieve;
 use turns::turn_order;
 use turns::Turns;
 
+mod rendezvous;
 mod sieve;
 mod turns;
 
@@ -37,19 +52,30 @@ mod turns;
 /// accepts (32 MiB of 2-byte entries): the smallest prime `>= 2^24`.
 pub(crate) const MAX_TABLE_SIZE: usize = 16_777_259;
 
-/// The sizes chosen by default: the smallest primes `>= 2^16, 2^18, 2^20, 2^22`.
-pub(crate) const SIZE_STEPS: [usize; 4] = [65_537, 262_147, 1_048_583, 4_194_319];
+/// The sizes chosen by default: the smallest primes `>= 2^16, 2^18, 1.25 * 2^20`.
+pub(crate) const SIZE_STEPS: [usize; 3] = [65_537, 262_147, 1_310_723];
 
-/// The default table size for `hosts` hosts: the first of [`SIZE_STEPS`] with
-/// `20 N^2 <= M`, else the last. So 65 537 up to 57 hosts, 262 147 up to 114,
-/// 1 048 583 up to 228, then 4 194 319. Sizes move in steps, not with every host: a
-/// change of size remaps (almost) every key, so it must be rare. See the module docs
-/// of [`consistent`](crate::consistent).
+/// The largest table filled by Maglev's turns; larger ones are filled by
+/// [`rendezvous`]. Tables of this size keep the mapping they had before the rendezvous
+/// fill existed (`tests/consistent_golden.rs` pins one).
+pub(crate) const MAGLEV_FILL_MAX: usize = SIZE_STEPS[0];
+
+/// The default table size for `hosts` hosts: 65 537 (Maglev's fill) while
+/// `20 N^2 <= M`, that is up to 57 hosts; beyond, the first of the larger
+/// [`SIZE_STEPS`] with `6 N^2 <= M` (the rendezvous fill moves fewer keys on a change,
+/// so it needs fewer slots per host), else the last: 262 147 up to 209 hosts, then
+/// 1 310 723 (the smallest step that keeps N = 1024 under 1.9/N). Sizes move in
+/// steps, not with every host: a change of size remaps (almost) every key, so it must
+/// be rare. See the module docs of [`consistent`](crate::consistent).
 pub(crate) fn table_size_for(hosts: usize) -> usize {
     let n = hosts as u64;
-    SIZE_STEPS
-        .into_iter()
-        .find(|&m| 20 * n * n <= m as u64)
+    if 20 * n * n <= MAGLEV_FILL_MAX as u64 {
+        return MAGLEV_FILL_MAX;
+    }
+    SIZE_STEPS[1..]
+        .iter()
+        .copied()
+        .find(|&m| 6 * n * n <= m as u64)
         .unwrap_or(SIZE_STEPS[SIZE_STEPS.len() - 1])
 }
 
@@ -291,6 +317,11 @@ fn fill<E: Entry>(ids: &[BackendId], weights: &[Weight], size: usize) -> Box<[E]
     let quota = quotas(&ranked_weights, size);
     let mut hosts: Vec<Permutation> = by_id.iter().map(|&i| Permutation::of(ids[i], m)).collect();
     let entries: Vec<E> = by_id.iter().map(|&i| E::from_index(i)).collect();
+    if size > MAGLEV_FILL_MAX {
+        let budget = u128::from(m);
+        return rendezvous::fill(&hosts, &ranked_weights, &quota, &entries, m, budget)
+            .into_boxed_slice();
+    }
     let mut occupied = vec![0u64; size.div_ceil(64)];
     let mut slots = vec![E::default(); size];
     let mut turns = Turns::<E>::new(&quota);

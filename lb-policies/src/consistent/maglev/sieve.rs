@@ -15,7 +15,8 @@
 //!
 //! The setup costs `N * E` positions and `N * M / 8` bytes of bitmaps, so the fill
 //! uses the sieve only while those bitmaps fit in [`MEMORY`]: up to 511 hosts at
-//! 65 537 slots, 127 at 262 147. Larger fills probe until the last 64 slots (`TAIL`).
+//! 65 537 slots, the largest table Maglev's fill builds. Larger fills probe until the
+//! last 64 slots (`TAIL`).
 
 use super::Permutation;
 
@@ -40,14 +41,14 @@ pub(super) fn threshold(hosts: usize, m: u64) -> Option<usize> {
 /// `a mod m` by Barrett reduction: a multiply instead of a division, for the `a < 2^52`
 /// (a slot offset times an inverse or a skip, both below `2^25`) the sieve needs.
 #[derive(Clone, Copy)]
-struct Modulus {
+pub(super) struct Modulus {
     m: u64,
     /// `floor((2^64 - 1) / m)`.
     mu: u64,
 }
 
 impl Modulus {
-    fn new(m: u64) -> Self {
+    pub(super) fn new(m: u64) -> Self {
         Modulus {
             m,
             mu: u64::MAX / m,
@@ -55,7 +56,7 @@ impl Modulus {
     }
 
     #[inline]
-    fn reduce(self, a: u64) -> u64 {
+    pub(super) fn reduce(self, a: u64) -> u64 {
         // `q` is `floor(a / m)` or one less, so one subtraction at most remains.
         let q = ((u128::from(a) * u128::from(self.mu)) >> 64) as u64;
         let mut r = a - q * self.m;
@@ -161,7 +162,7 @@ mod tests {
 
     #[test]
     fn barrett_reduction_is_the_remainder() {
-        for m in [2u64, 3, 1009, 65_537, 4_194_319, 16_777_259] {
+        for m in [2u64, 3, 1009, 65_537, 1_310_723, 4_194_319, 16_777_259] {
             let modulus = Modulus::new(m);
             let big = (m - 1) * (m - 1);
             for a in [0, 1, m - 1, m, m + 1, 2 * m - 1, big, big - 1, 1 << 51] {

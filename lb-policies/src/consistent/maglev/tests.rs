@@ -10,12 +10,11 @@ fn sizes_are_primes_in_steps() {
         (32, 65_537),
         (57, 65_537),
         (58, 262_147),
-        (114, 262_147),
-        (115, 1_048_583),
-        (228, 1_048_583),
-        (229, 4_194_319),
-        (1024, 4_194_319),
-        (100_000, 4_194_319),
+        (209, 262_147),
+        (210, 1_310_723),
+        (467, 1_310_723),
+        (1024, 1_310_723),
+        (100_000, 1_310_723),
     ] {
         assert_eq!(table_size_for(hosts), size, "{hosts} hosts");
     }
@@ -109,4 +108,117 @@ fn every_slot_is_filled_with_exact_quotas() {
     // 1009 * w / 15 = 67.27, 134.53, 201.8, 269.07, 336.33: floors sum to 1007;
     // the two extra slots go to the largest remainders (.8 and .53).
     assert_eq!(counts, [67, 135, 202, 269, 336]);
+}
+
+/// The rendezvous fill by its definition: every (host, position) pair in order of
+/// (round, rank), round `floor(p * w_max / w)`, taking the slot when it is empty and
+/// the host has quota left.
+fn fill_by_rounds(ids: &[BackendId], weights: &[Weight], size: usize) -> Vec<u16> {
+    let m = size as u64;
+    let mut by_id: Vec<usize> = (0..ids.len()).collect();
+    by_id.sort_unstable_by_key(|&i| ids[i]);
+    let w: Vec<u64> = by_id.iter().map(|&i| u64::from(weights[i].get())).collect();
+    let w_max = w.iter().copied().max().unwrap();
+    let mut left = quotas(&w, size);
+    let mut pairs = Vec::new();
+    for (r, &i) in by_id.iter().enumerate() {
+        let p = Permutation::of(ids[i], m);
+        for pos in 0..m {
+            pairs.push((pos * w_max / w[r], r, (p.offset + pos * p.skip) % m));
+        }
+    }
+    pairs.sort_unstable();
+    let mut slots = vec![u16::MAX; size];
+    for (_, r, x) in pairs {
+        if slots[x as usize] == u16::MAX && left[r] > 0 {
+            slots[x as usize] = by_id[r] as u16;
+            left[r] -= 1;
+        }
+    }
+    slots
+}
+
+/// `rendezvous::fill` for these hosts, settling once `empty * hungry <= budget`.
+fn fill_rendezvous(ids: &[BackendId], weights: &[Weight], size: usize, budget: u128) -> Vec<u16> {
+    let m = size as u64;
+    let mut by_id: Vec<usize> = (0..ids.len()).collect();
+    by_id.sort_unstable_by_key(|&i| ids[i]);
+    let w: Vec<u64> = by_id.iter().map(|&i| u64::from(weights[i].get())).collect();
+    let perms: Vec<Permutation> = by_id.iter().map(|&i| Permutation::of(ids[i], m)).collect();
+    let entries: Vec<u16> = by_id.iter().map(|&i| i as u16).collect();
+    rendezvous::fill(&perms, &w, &quotas(&w, size), &entries, m, budget)
+}
+
+fn hosts_for_test(n: usize, skew: u64) -> (Vec<BackendId>, Vec<Weight>) {
+    let ids = (0..n as u64)
+        .map(|i| BackendId::from_raw(mix64(i + 7)))
+        .collect();
+    let weights = (0..n as u64)
+        .map(|i| Weight::new(if i == 0 { skew } else { i % 3 + 1 }).unwrap())
+        .collect();
+    (ids, weights)
+}
+
+#[test]
+fn the_rendezvous_fill_is_its_definition_whenever_it_settles() {
+    // Equal weights (rounds of one look per host) and unequal ones (paced looks), small
+    // and skewed (skews of 9 and 1000 take the queue instead of rounds); settling never
+    // (looking to the end), at the default point, and at once (deferred acceptance
+    // places every slot).
+    for (n, size, skew, equal) in [
+        (1, 2, 1, true),
+        (3, 7, 1, true),
+        (5, 61, 1, false),
+        (7, 1009, 1, true),
+        (7, 1009, 1, false),
+        (40, 4099, 1, true),
+        (40, 4099, 9, false),
+        (30, 4099, 1000, false),
+        (300, 4099, 1, true),
+    ] {
+        let (ids, mut weights) = hosts_for_test(n, skew);
+        if equal {
+            weights = vec![Weight::new(2).unwrap(); n];
+        }
+        let expected = fill_by_rounds(&ids, &weights, size);
+        for budget in [0, size as u128, u128::MAX] {
+            assert_eq!(
+                fill_rendezvous(&ids, &weights, size, budget),
+                expected,
+                "{n} hosts, {size} slots, skew {skew}, equal {equal}, settle at {budget}"
+            );
+        }
+    }
+}
+
+#[test]
+fn larger_rendezvous_fills_do_not_depend_on_when_they_settle() {
+    let (ids, weights) = hosts_for_test(60, 1);
+    let looked = fill_rendezvous(&ids, &weights, 20_011, 0);
+    assert_eq!(fill_rendezvous(&ids, &weights, 20_011, 20_011), looked);
+    assert_eq!(fill_rendezvous(&ids, &weights, 20_011, u128::MAX), looked);
+    let equal = vec![Weight::ONE; 60];
+    let looked = fill_rendezvous(&ids, &equal, 20_011, 0);
+    assert_eq!(fill_rendezvous(&ids, &equal, 20_011, u128::MAX), looked);
+}
+
+#[test]
+fn tables_above_the_maglev_size_are_rendezvous_fills_with_exact_quotas() {
+    let (ids, weights) = hosts_for_test(70, 4);
+    let Slots::Narrow(slots) = Slots::build(&ids, &weights, 262_147) else {
+        panic!("narrow");
+    };
+    assert_eq!(slots.to_vec(), fill_rendezvous(&ids, &weights, 262_147, 0));
+    let mut counts = vec![0u64; 70];
+    for &s in slots.iter() {
+        counts[usize::from(s)] += 1;
+    }
+    let w: Vec<u64> = weights.iter().map(|w| u64::from(w.get())).collect();
+    let total: u64 = w.iter().sum();
+    for (i, &c) in counts.iter().enumerate() {
+        assert!(
+            (c * total).abs_diff(262_147 * w[i]) < total,
+            "host {i}: {c} slots"
+        );
+    }
 }
