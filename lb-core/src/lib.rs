@@ -36,7 +36,8 @@
 //! - [`snapshot`]: [`Snapshot`], what readers see.
 //! - [`host`]: per-host [`Health`], [`Admin`], [`HostState`] counters.
 //! - [`policy`]: the [`Policy`] trait and the [`Order`] it fills.
-//! - [`balancer`]: [`Balancer`], [`Candidates`], the object-safe [`Select`].
+//! - [`balancer`]: [`Balancer`], [`Candidates`], the object-safe [`Select`]; the
+//!   per-thread [`Picker`] (and the object-safe [`Pick`]).
 //! - [`lease`]: [`Lease`] and the [`Release`] hook.
 //! - [`context`][]: [`Context`].
 //! - [`clock`]: [`Clock`], [`SystemClock`], [`ManualClock`].
@@ -58,7 +59,7 @@ pub mod snapshot;
 pub mod table;
 
 pub use backend::{Backend, BackendId, Host, Weight};
-pub use balancer::{Balancer, Candidate, Candidates, Select};
+pub use balancer::{Balancer, Candidate, Candidates, Pick, Picker, Select};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use context::Context;
 pub use error::{Error, Result};

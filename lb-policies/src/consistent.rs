@@ -363,12 +363,38 @@ impl Policy for Consistent {
             }
         }
         if found == 0 {
-            let usable = snap.usable();
-            if !usable.is_empty() {
-                order.prefer(usable[fastrange(rehash(h, MAX_PROBES), usable.len())] as usize);
+            if let Some(i) = fallback(h, snap) {
+                order.prefer(i);
             }
         }
     }
+
+    /// `order`'s first candidate without the order: the first usable probe, else the
+    /// fallback (the scan could only offer hosts the fallback already chooses among).
+    #[inline(always)]
+    fn first<B: Backend>(
+        &self,
+        plan: &ConsistentPlan,
+        snap: &Snapshot<B>,
+        ctx: &Context<'_>,
+    ) -> Option<usize> {
+        let h = self.hash(ctx);
+        let first = plan.host(h);
+        if (snap.usable().len() == snap.len() && first < snap.len()) || snap.is_usable(first) {
+            return Some(first);
+        }
+        (1..MAX_PROBES)
+            .map(|i| plan.host(rehash(h, i)))
+            .find(|&host| snap.is_usable(host))
+            .or_else(|| fallback(h, snap))
+    }
+}
+
+/// Where a key goes when all its probes hit unusable hosts: uniform over the usable.
+#[inline]
+fn fallback<B: Backend>(h: u64, snap: &Snapshot<B>) -> Option<usize> {
+    let usable = snap.usable();
+    (!usable.is_empty()).then(|| usable[fastrange(rehash(h, MAX_PROBES), usable.len())] as usize)
 }
 
 #[cfg(test)]
