@@ -1,5 +1,6 @@
 //! [`Balancer`]: a policy bound to a table, with its plan kept current; the picks and
-//! [`Candidates`] it hands out.
+//! [`Candidates`] it hands out, and the [`Picker`] that caches its plan for one thread or
+//! task.
 //!
 //! A balancer keeps the snapshot it picks from and the plan its policy derived from it,
 //! and swaps the two together. It follows the table as described in
@@ -34,9 +35,12 @@ struct Prepared<Plan, B> {
 ///
 /// The balancer registers with its table and derives the policy's plan from every
 /// snapshot the table publishes, storing the snapshot and its plan together (see the
-/// [module docs](self) for when and on which thread). A pick is then one atomic load,
-/// the policy's `order` and a lease: no lock, no allocation. Several balancers (different policies, different relays) can share one
-/// table and its hosts' counters.
+/// [module docs](self) for when and on which thread). A pick is then one load of the
+/// shared snapshot, the policy's decision ([`Policy::first`]) and a lease: no lock, no
+/// allocation. Where one thread or task picks again and again, a [`Picker`]
+/// ([`Balancer::picker`]) saves the shared load: it keeps the snapshot and plan and
+/// checks for a newer one with one atomic load per call. Several balancers (different
+/// policies, different relays) can share one table and its hosts' counters.
 ///
 /// ```
 /// use lb_core::{Balancer, Context, Order, Policy, Snapshot, HostTable, Backend};

@@ -41,7 +41,7 @@ use std::sync::Arc;
 use crate::{Admin, BackendId, Health, Weight};
 
 /// What changed in a table: passed to the listeners of
-/// [`HostTable::on_change`](crate::Table::on_change).
+/// [`HostTable::on_change`](crate::HostTable::on_change).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TableEvent {
     /// The table's name.
@@ -101,7 +101,7 @@ pub enum Change {
     Removed,
 }
 
-/// Names one listener registered with [`HostTable::on_change`](crate::Table::on_change), to
+/// Names one listener registered with [`HostTable::on_change`](crate::HostTable::on_change), to
 /// remove it with [`HostTable::remove_listener`](crate::Table::remove_listener).
 ///
 /// Ids are unique across every table of the process, so an id handed to the wrong table

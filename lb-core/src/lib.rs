@@ -22,6 +22,10 @@
 //! let balancer = Balancer::new(&table, FirstUsable);
 //! let lease = balancer.pick(&Context::from_client("192.0.2.1:5555".parse()?))?;
 //! println!("sending the client to {}", lease.name());
+//!
+//! // A worker deciding again and again keeps a picker: no shared load per decision.
+//! let mut picker = balancer.picker();
+//! let lease = picker.pick(&Context::from_client("192.0.2.2:5555".parse()?))?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!

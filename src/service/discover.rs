@@ -141,7 +141,7 @@ impl<S, P: Policy, K> Balance<S, P, K, Named> {
     /// Balances over the services of a tower [`Discover`] stream, as
     /// `tower::balance::p2c::Balance::new` takes one, with `policy` and leases; `key`
     /// takes each request's [`Context`](lb_core::Context). Its table, named `table`, starts empty and
-    /// follows the stream (see the [module docs](self)): each key is a host named by its
+    /// follows the stream (see the [module docs](crate::service)): each key is a host named by its
     /// `Display` form.
     ///
     /// ```

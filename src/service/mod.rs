@@ -9,7 +9,7 @@
 //! (as tower's own `PeakEwma`/`PendingRequests` load does, with a pin-projected future
 //! that holds a handle until the work is done).
 //!
-//! Each `Balance` decides through its own [`Picker`](lb_core::Picker) (its clones get
+//! Each `Balance` decides through its own [`Picker`] (its clones get
 //! their own): the table's snapshot and the services are cached per clone and checked
 //! for changes with one atomic load each per call, so clones on different tasks share
 //! no cache line on the way to a decision. Clone one `Balance` per task or connection,

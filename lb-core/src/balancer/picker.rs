@@ -39,7 +39,10 @@ impl<P: Policy, B: Backend> Clone for Shared<P, B> {
 ///
 /// Every method first checks, with one atomic load, whether the balancer has stored a
 /// newer snapshot and plan since the last call, and takes them if so: a picker never
-/// serves a plan the balancer had already replaced when the call began. Picks,
+/// serves a plan the balancer had already replaced when the call began ("already" as
+/// the memory model orders it: on the thread whose table write made the change, or on
+/// any thread that learned of the write through a lock, a channel or an `.await` on
+/// it; a thread that merely races with the write gets the old or the new one). Picks,
 /// candidates and leases are exactly [`Balancer`]'s (same policy, same state counts);
 /// only the load of the shared snapshot is saved.
 ///
