@@ -1,11 +1,11 @@
 //! Sticky-address benches, registered by [`bench_sticky`] (called from `hashing.rs`).
 //!
 //! Every bench wraps `RoundRobin` over 8 hosts in `StickyAddress` with the defaults
-//! (capacity 10 000, 16 shards, the system clock). The ids follow `hashing.rs`:
-//! `pick/...` is the policy's decision alone (`Policy::order`, as `pick/consistent/...`),
-//! `pick_lease/...` a connection's whole life as the relay sees it: `Balancer::pick`
-//! (the decision, then the lease, which counts it on the entry) and dropping the lease
-//! (which counts it down). For a live entry in its home slots none of these takes a
+//! (capacity 10 000, 16 shards, the system clock). The ids follow `hashing.rs`, and all
+//! go through a `Picker`, as a relay worker does: `pick/...` is the decision alone
+//! (`Picker::choose`, as `pick/consistent/...`), `pick_lease/...` a connection's whole
+//! life as the relay sees it: `Picker::pick` (the decision, then the lease, which counts
+//! it on the entry) and dropping the lease (which counts it down). For a live entry in its home slots none of these takes a
 //! shard lock (see the `sticky` module docs); a new source locks its shard for the
 //! lookup, the insert and the last release.
 //!
@@ -28,7 +28,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::Criterion;
-use lb_core::{Balancer, Context, HostTable, Order, Policy};
+use lb_core::{Balancer, Context, HostTable};
 use lb_policies::{RoundRobin, StickyAddress};
 
 const CLIENTS: u32 = 4096;
@@ -55,21 +55,18 @@ pub fn bench_sticky(c: &mut Criterion) {
         .iter()
         .map(|ctx| sticky.pick(ctx).expect("a usable host"))
         .collect();
+    let mut picker = sticky.picker();
     let mut i = 0;
     c.bench_function("pick_lease/sticky/hit", |b| {
         b.iter(|| {
             i = (i + 1) % clients.len();
-            drop(black_box(sticky.pick(&clients[i])));
+            drop(black_box(picker.pick(&clients[i])));
         })
     });
     c.bench_function("pick/sticky/hit", |b| {
-        sticky.with_plan(|snap, plan| {
-            b.iter(|| {
-                i = (i + 1) % clients.len();
-                let mut order = Order::new();
-                sticky.policy().order(plan, snap, &clients[i], &mut order);
-                black_box(order)
-            })
+        b.iter(|| {
+            i = (i + 1) % clients.len();
+            picker.choose(&clients[i]).map(Arc::as_ptr)
         })
     });
     let stats = sticky.policy().stats();
@@ -82,19 +79,15 @@ pub fn bench_sticky(c: &mut Criterion) {
 
     let mut n = CLIENTS;
     c.bench_function("pick/sticky/miss", |b| {
-        sticky.with_plan(|snap, plan| {
-            b.iter(|| {
-                n = n.wrapping_add(1) & 0x00ff_ffff;
-                let mut order = Order::new();
-                sticky.policy().order(plan, snap, &source(n), &mut order);
-                black_box(order)
-            })
+        b.iter(|| {
+            n = n.wrapping_add(1) & 0x00ff_ffff;
+            picker.choose(&source(n)).map(Arc::as_ptr)
         })
     });
     c.bench_function("pick_lease/sticky/miss", |b| {
         b.iter(|| {
             n = n.wrapping_add(1) & 0x00ff_ffff;
-            drop(black_box(sticky.pick(&source(n))));
+            drop(black_box(picker.pick(&source(n))));
         })
     });
     assert_eq!(
@@ -113,6 +106,7 @@ pub fn bench_sticky(c: &mut Criterion) {
         drop(full.pick(&source(n)));
         n += 1;
     }
+    let mut full = full.picker();
     c.bench_function("pick_lease/sticky/evict", |b| {
         b.iter(|| {
             n = n.wrapping_add(1) & 0x00ff_ffff;
@@ -120,7 +114,7 @@ pub fn bench_sticky(c: &mut Criterion) {
         })
     });
 
-    let plain = Balancer::new(&table, RoundRobin::new());
+    let mut plain = Balancer::new(&table, RoundRobin::new()).picker();
     c.bench_function("pick_lease/sticky/none", |b| {
         b.iter(|| {
             i = (i + 1) % clients.len();

@@ -1,5 +1,6 @@
 //! [`Balancer`]: a policy bound to a table, with its plan kept current; the picks and
-//! [`Candidates`] it hands out.
+//! [`Candidates`] it hands out, and the [`Picker`] that caches its plan for one thread or
+//! task.
 //!
 //! A balancer keeps the snapshot it picks from and the plan its policy derived from it,
 //! and swaps the two together. It follows the table as described in
@@ -18,8 +19,10 @@ use arc_swap::ArcSwap;
 use crate::table::{IntoTable, Watcher};
 use crate::{Backend, Context, Error, HostSlot, Lease, Order, Policy, Result, Snapshot, Table};
 
+mod picker;
 mod updates;
 
+pub use picker::{Pick, Picker};
 use updates::Updates;
 
 /// A snapshot and the plan its policy built from it, swapped together.
@@ -32,9 +35,12 @@ struct Prepared<Plan, B> {
 ///
 /// The balancer registers with its table and derives the policy's plan from every
 /// snapshot the table publishes, storing the snapshot and its plan together (see the
-/// [module docs](self) for when and on which thread). A pick is then one atomic load,
-/// the policy's `order` and a lease: no lock, no allocation. Several balancers (different policies, different relays) can share one
-/// table and its hosts' counters.
+/// [module docs](self) for when and on which thread). A pick is then one load of the
+/// shared snapshot, the policy's decision ([`Policy::first`]) and a lease: no lock, no
+/// allocation. Where one thread or task picks again and again, a [`Picker`]
+/// ([`Balancer::picker`]) saves the shared load: it keeps the snapshot and plan and
+/// checks for a newer one with one atomic load per call. Several balancers (different
+/// policies, different relays) can share one table and its hosts' counters.
 ///
 /// ```
 /// use lb_core::{Balancer, Context, Order, Policy, Snapshot, HostTable, Backend};
@@ -105,13 +111,21 @@ impl<P: Policy, B: Backend> Balancer<P, B> {
         f(&prepared.snapshot, &prepared.plan)
     }
 
+    /// A [`Picker`] over this balancer: its snapshot and plan cached for one thread or
+    /// task, checked with one atomic load per decision. The faster way to decide again
+    /// and again from one place; see [`Picker`].
+    pub fn picker(self: &Arc<Self>) -> Picker<P, B> {
+        Picker::new(self.clone())
+    }
+
     /// Picks a host for `ctx` and leases it, or [`Error::NoUsableHost`].
+    ///
+    /// Loads the shared snapshot (a protected `arc-swap` load, a few nanoseconds);
+    /// a [`Picker`] saves that load where one thread or task decides repeatedly.
     pub fn pick(&self, ctx: &Context<'_>) -> Result<Lease<B>> {
         let prepared = self.prepared.load();
         let snap = &prepared.snapshot;
-        let mut order = Order::new();
-        self.policy.order(&prepared.plan, snap, ctx, &mut order);
-        match order.walker().next(&order, snap) {
+        match self.policy.first(&prepared.plan, snap, ctx) {
             Some(i) => Ok(self.lease_slot(snap.host(i).clone(), ctx)),
             None => Err(no_usable_host(snap)),
         }
@@ -251,6 +265,11 @@ pub trait Select<B: Backend>: Send + Sync {
     fn candidates(&self, ctx: &Context<'_>) -> Candidates<B>;
     /// See [`Balancer::lease`].
     fn lease(&self, candidate: &Candidate<B>, ctx: &Context<'_>) -> Lease<B>;
+    /// A [`Picker`] over this balancer, behind a trait object: see
+    /// [`Balancer::picker`]. One allocation, once per picker. (Not named `picker`:
+    /// on an `Arc<Balancer>` that name would shadow [`Balancer::picker`], which
+    /// borrows the `Arc`.)
+    fn boxed_picker(self: Arc<Self>) -> Box<dyn Pick<B>>;
 }
 
 impl<P: Policy, B: Backend> Select<B> for Balancer<P, B> {
@@ -265,5 +284,8 @@ impl<P: Policy, B: Backend> Select<B> for Balancer<P, B> {
     }
     fn lease(&self, candidate: &Candidate<B>, ctx: &Context<'_>) -> Lease<B> {
         Balancer::lease(self, candidate, ctx)
+    }
+    fn boxed_picker(self: Arc<Self>) -> Box<dyn Pick<B>> {
+        Box::new(Picker::new(self))
     }
 }

@@ -204,18 +204,21 @@ pub struct SipHash24(SipHasher24);
 
 impl SipHash24 {
     /// A hasher keyed with `key` (see [`HashKey::sip_keys`]).
+    #[inline]
     pub fn new(key: &HashKey) -> Self {
         let (k0, k1) = key.sip_keys();
         SipHash24(SipHasher24::new_with_keys(k0, k1))
     }
 
     /// Feeds bytes.
+    #[inline]
     pub fn write(&mut self, bytes: &[u8]) {
         self.0.write(bytes);
     }
 
     /// Feeds an address as relayd does: 4 bytes for IPv4, 16 for IPv6, network order,
     /// no port, no family tag. An IPv4-mapped IPv6 address stays 16 bytes.
+    #[inline]
     pub fn write_ip(&mut self, ip: IpAddr) {
         match ip {
             IpAddr::V4(a) => self.write(&a.octets()),
@@ -224,12 +227,14 @@ impl SipHash24 {
     }
 
     /// The 64-bit hash of everything fed so far (relayd's `SipHash24_End`).
+    #[inline]
     pub fn finish(&self) -> u64 {
         self.0.finish()
     }
 }
 
 /// SipHash-2-4 of `data` under `key`.
+#[inline]
 pub fn siphash24(key: &HashKey, data: &[u8]) -> u64 {
     let mut h = SipHash24::new(key);
     h.write(data);
@@ -238,6 +243,7 @@ pub fn siphash24(key: &HashKey, data: &[u8]) -> u64 {
 
 /// SipHash-2-4 of an address under `key`, as relayd's `source-hash` hashes a client:
 /// see [`SipHash24::write_ip`].
+#[inline]
 pub fn siphash24_ip(key: &HashKey, ip: IpAddr) -> u64 {
     let mut h = SipHash24::new(key);
     h.write_ip(ip);

@@ -22,6 +22,10 @@
 //! let balancer = Balancer::new(&table, FirstUsable);
 //! let lease = balancer.pick(&Context::from_client("192.0.2.1:5555".parse()?))?;
 //! println!("sending the client to {}", lease.name());
+//!
+//! // A worker deciding again and again keeps a picker: no shared load per decision.
+//! let mut picker = balancer.picker();
+//! let lease = picker.pick(&Context::from_client("192.0.2.2:5555".parse()?))?;
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
@@ -36,7 +40,8 @@
 //! - [`snapshot`]: [`Snapshot`], what readers see.
 //! - [`host`]: per-host [`Health`], [`Admin`], [`HostState`] counters.
 //! - [`policy`]: the [`Policy`] trait and the [`Order`] it fills.
-//! - [`balancer`]: [`Balancer`], [`Candidates`], the object-safe [`Select`].
+//! - [`balancer`]: [`Balancer`], [`Candidates`], the object-safe [`Select`]; the
+//!   per-thread [`Picker`] (and the object-safe [`Pick`]).
 //! - [`lease`]: [`Lease`] and the [`Release`] hook.
 //! - [`context`][]: [`Context`].
 //! - [`clock`]: [`Clock`], [`SystemClock`], [`ManualClock`].
@@ -58,7 +63,7 @@ pub mod snapshot;
 pub mod table;
 
 pub use backend::{Backend, BackendId, Host, Weight};
-pub use balancer::{Balancer, Candidate, Candidates, Select};
+pub use balancer::{Balancer, Candidate, Candidates, Pick, Picker, Select};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use context::Context;
 pub use error::{Error, Result};

@@ -73,6 +73,27 @@ pub trait Policy: Send + Sync + 'static {
         order: &mut Order,
     );
 
+    /// The first usable host of the candidate order for `ctx`: the pick, or `None`
+    /// when no host is usable. Called by [`Balancer::pick`](crate::Balancer::pick) and
+    /// [`Picker`](crate::Picker); must not allocate or block.
+    ///
+    /// The default fills an [`Order`] with [`order`](Policy::order) and walks it to the
+    /// first usable host. A policy may override it with a shortcut (the hash modes
+    /// stop at their first usable probe without filling an order), which must answer
+    /// exactly what the default would, and have the same effects (a round-robin
+    /// cursor moves once either way).
+    #[inline]
+    fn first<B: Backend>(
+        &self,
+        plan: &Self::Plan,
+        snapshot: &Snapshot<B>,
+        ctx: &Context<'_>,
+    ) -> Option<usize> {
+        let mut order = Order::new();
+        self.order(plan, snapshot, ctx, &mut order);
+        order.walker().next(&order, snapshot)
+    }
+
     /// Called when a lease is taken on host `id` for `ctx`; the returned hook is told
     /// when that lease ends. Default: nothing to track.
     fn leased(&self, ctx: &Context<'_>, id: BackendId) -> Option<LeaseHook> {

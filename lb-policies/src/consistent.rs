@@ -9,13 +9,14 @@
 //! nothing (every such context then goes to the same host). Slot `(h * M) >> 64` of
 //! the Maglev table (see [`maglev`]) names the host: one multiply and one load. While
 //! every host is usable (a count the snapshot already has) that host is the pick;
-//! otherwise one more load checks that it is usable. Measured
-//! (`pick/consistent/1024/v4`, `benches/hashing.rs`: `Policy::order` and the first
-//! usable candidate, 4096 clients over the 8 MiB table 1024 hosts had before the
-//! rendezvous fill; theirs is 2.5 MiB now): 7.7 ns median, against
-//! 4.5 ns for the fast hash and one load from an array of the same size
-//! (`baseline/index/v4`), and 8.8 ns without the shortcut (same run). The rest is
-//! reading the context and filling the order: the table load is the baseline's.
+//! otherwise one more load checks that it is usable. [`Policy::first`] does just that
+//! (the pick, without filling an [`Order`]). Measured through a
+//! [`Picker`](lb_core::Picker) (`pick/consistent/<N>/v4` in `benches/floor.rs`: the
+//! context built from the address, the picker's check for a new snapshot and the
+//! decision, 4096 clients, the fastest of 400 batches): 5.6-6.0 ns up to 64 hosts and
+//! 6.7-7.8 ns at 1024 (an 8 MiB table then; the rendezvous fill's is 2.5 MiB), against 4.6-7.1 ns for the fast hash and one
+//! load from an array of that size (`baseline/index/v4`) and 12.9-20.8 ns for the
+//! `maglev` crate's lookup (same run).
 //!
 //! # Health and admin changes never rebuild the table
 //!
@@ -371,12 +372,38 @@ impl Policy for Consistent {
             }
         }
         if found == 0 {
-            let usable = snap.usable();
-            if !usable.is_empty() {
-                order.prefer(usable[fastrange(rehash(h, MAX_PROBES), usable.len())] as usize);
+            if let Some(i) = fallback(h, snap) {
+                order.prefer(i);
             }
         }
     }
+
+    /// `order`'s first candidate without the order: the first usable probe, else the
+    /// fallback (the scan could only offer hosts the fallback already chooses among).
+    #[inline(always)]
+    fn first<B: Backend>(
+        &self,
+        plan: &ConsistentPlan,
+        snap: &Snapshot<B>,
+        ctx: &Context<'_>,
+    ) -> Option<usize> {
+        let h = self.hash(ctx);
+        let first = plan.host(h);
+        if (snap.usable().len() == snap.len() && first < snap.len()) || snap.is_usable(first) {
+            return Some(first);
+        }
+        (1..MAX_PROBES)
+            .map(|i| plan.host(rehash(h, i)))
+            .find(|&host| snap.is_usable(host))
+            .or_else(|| fallback(h, snap))
+    }
+}
+
+/// Where a key goes when all its probes hit unusable hosts: uniform over the usable.
+#[inline]
+fn fallback<B: Backend>(h: u64, snap: &Snapshot<B>) -> Option<usize> {
+    let usable = snap.usable();
+    (!usable.is_empty()).then(|| usable[fastrange(rehash(h, MAX_PROBES), usable.len())] as usize)
 }
 
 #[cfg(test)]

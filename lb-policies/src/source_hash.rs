@@ -82,6 +82,7 @@ impl SourceHash {
 
     /// relayd's `p` for this context: SipHash-2-4 of the client IP (empty input when
     /// there is none).
+    #[inline]
     pub fn hash(&self, ctx: &Context<'_>) -> u64 {
         let mut h = SipHash24::new(&self.key);
         if let Some(ip) = ctx.client_ip() {
@@ -98,6 +99,11 @@ impl Policy for SourceHash {
 
     fn order<B: Backend>(&self, _: &(), snap: &Snapshot<B>, ctx: &Context<'_>, order: &mut Order) {
         relayd_order(self.hash(ctx), snap.len(), order);
+    }
+
+    #[inline]
+    fn first<B: Backend>(&self, _: &(), snap: &Snapshot<B>, ctx: &Context<'_>) -> Option<usize> {
+        relayd_first(self.hash(ctx), snap)
     }
 }
 
@@ -149,6 +155,11 @@ impl Policy for LoadBalance {
     fn order<B: Backend>(&self, _: &(), snap: &Snapshot<B>, ctx: &Context<'_>, order: &mut Order) {
         relayd_order(self.hash(ctx), snap.len(), order);
     }
+
+    #[inline]
+    fn first<B: Backend>(&self, _: &(), snap: &Snapshot<B>, ctx: &Context<'_>) -> Option<usize> {
+        relayd_first(self.hash(ctx), snap)
+    }
 }
 
 /// relayd's tries for hash `p` over `hosts` configured hosts: `p % hosts`, then with
@@ -166,6 +177,33 @@ fn relayd_order(mut p: u64, hosts: usize, order: &mut Order) {
         p >>= 1;
     }
     order.scan_from((last + 1) % hosts);
+}
+
+/// [`relayd_order`]'s first usable candidate, without the order: the first usable
+/// try, else the first usable host of the scan after the last try (the tries it skips
+/// are unusable anyway).
+#[inline]
+fn relayd_first<B: Backend>(mut p: u64, snap: &Snapshot<B>) -> Option<usize> {
+    let hosts = snap.len();
+    if hosts == 0 {
+        return None;
+    }
+    let n = hosts as u64;
+    // While every host is usable the first try is the pick: one division.
+    if snap.usable().len() == hosts {
+        return Some((p % n) as usize);
+    }
+    let mut last = 0;
+    for _ in 0..hosts.min(MAX_HASH_TRIES) {
+        last = (p % n) as usize;
+        if snap.is_usable(last) {
+            return Some(last);
+        }
+        p >>= 1;
+    }
+    (1..=hosts)
+        .map(|k| (last + k) % hosts)
+        .find(|&i| snap.is_usable(i))
 }
 
 #[cfg(test)]

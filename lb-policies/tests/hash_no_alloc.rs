@@ -1,12 +1,13 @@
 //! Hash-mode picks allocate nothing: `SourceHash`, `LoadBalance` and `Consistent`
 //! (all hosts up, one down, and most down so that picks take the fallback), 4 000
-//! picks each under a counting global allocator.
+//! picks each under a counting global allocator; and the same through `Picker`s, which
+//! take up each new snapshot inside the count.
 
 mod alloc_support;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use lb_core::{Backend, Balancer, Context, Health, HostTable, Policy};
+use lb_core::{Backend, Balancer, Context, Health, HostTable, Picker, Policy};
 use lb_policies::{Consistent, LoadBalance, SourceHash};
 
 #[global_allocator]
@@ -39,6 +40,20 @@ fn allocations_of_picks<P: Policy, B: Backend>(balancer: &Balancer<P, B>) -> u64
     allocations() - before
 }
 
+/// Decides and picks 4 000 times each through a picker (dropping each lease) and
+/// returns the allocations made.
+fn allocations_of_picker<P: Policy, B: Backend>(picker: &mut Picker<P, B>) -> u64 {
+    let listen: SocketAddr = "203.0.113.1:443".parse().unwrap();
+    let before = allocations();
+    for i in 0..4000 {
+        let ctx = Context::from_client(client(i)).with_listen(listen);
+        std::hint::black_box(picker.choose(&ctx).unwrap());
+        let lease = picker.pick(&ctx).unwrap();
+        std::hint::black_box(&lease);
+    }
+    allocations() - before
+}
+
 fn table(n: usize) -> std::sync::Arc<HostTable<SocketAddr>> {
     let hosts =
         (0..n).map(|i| SocketAddr::new(IpAddr::V4(Ipv4Addr::from(0x0a00_0001 + i as u32)), 80));
@@ -56,12 +71,32 @@ fn hash_picks_do_not_allocate() {
     assert_eq!(allocations_of_picks(&loadbalance), 0);
     assert_eq!(allocations_of_picks(&consistent), 0);
     assert_eq!(allocations_of_picks(&failover), 0);
+    // Pickers, created before the health changes below so that each takes up the new
+    // snapshots inside the count.
+    let mut pickers = (
+        source.picker(),
+        loadbalance.picker(),
+        consistent.picker(),
+        failover.picker(),
+    );
+    macro_rules! all_pickers {
+        ($p:expr) => {
+            [
+                allocations_of_picker(&mut $p.0),
+                allocations_of_picker(&mut $p.1),
+                allocations_of_picker(&mut $p.2),
+                allocations_of_picker(&mut $p.3),
+            ]
+        };
+    }
+    assert_eq!(all_pickers!(pickers), [0; 4]);
     // One host down: its keys probe further.
     let snap = t.snapshot();
     t.set_health(snap.id(3), Health::Down, "test").unwrap();
     assert_eq!(allocations_of_picks(&source), 0);
     assert_eq!(allocations_of_picks(&consistent), 0);
     assert_eq!(allocations_of_picks(&failover), 0);
+    assert_eq!(all_pickers!(pickers), [0; 4]);
     // All but one down: most Consistent picks exhaust their probes and fall back.
     for i in 1..16 {
         t.set_health(snap.id(i), Health::Down, "test").unwrap();
@@ -69,4 +104,5 @@ fn hash_picks_do_not_allocate() {
     assert_eq!(allocations_of_picks(&source), 0);
     assert_eq!(allocations_of_picks(&consistent), 0);
     assert_eq!(allocations_of_picks(&failover), 0);
+    assert_eq!(all_pickers!(pickers), [0; 4]);
 }

@@ -9,6 +9,12 @@
 //! (as tower's own `PeakEwma`/`PendingRequests` load does, with a pin-projected future
 //! that holds a handle until the work is done).
 //!
+//! Each `Balance` decides through its own [`Picker`] (its clones get
+//! their own): the table's snapshot and the services are cached per clone and checked
+//! for changes with one atomic load each per call, so clones on different tasks share
+//! no cache line on the way to a decision. Clone one `Balance` per task or connection,
+//! as tower's buffer and `Steer` do.
+//!
 //! Readiness: `poll_ready` answers at once. It fails with
 //! [`BalanceError::NoUsableService`] when the table has no usable host (so a caller never
 //! hangs waiting for a service that cannot come), and succeeds otherwise; the chosen
@@ -49,11 +55,15 @@ use std::fmt;
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
-use arc_swap::ArcSwap;
-use lb_core::{Backend, BackendId, Balancer, Context, Policy};
+use arc_swap::{ArcSwap, Cache};
+use lb_core::{Backend, BackendId, Balancer, Context, Picker, Policy};
 use tower_service::Service;
 
 use discover::{Discovery, Services};
+
+/// The services by host as one clone of [`Balance`] reads them: cached, checked with
+/// one atomic load.
+type CachedServices<S> = Cache<Arc<Services<S>>, Arc<hashbrown::HashMap<BackendId, S>>>;
 
 /// A boxed error, as tower middleware uses.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -78,8 +88,8 @@ pub enum BalanceError {
 /// `K` takes the [`Context`] from a request: `for<'a> Fn(&'a Req) -> Context<'a>`, so a
 /// key can borrow from the request without copying.
 pub struct Balance<S, P: Policy, K, B: Backend = Named> {
-    balancer: Arc<Balancer<P, B>>,
-    services: Arc<Services<S>>,
+    picker: Picker<P, B>,
+    services: CachedServices<S>,
     key: Arc<K>,
     /// The discovery stream, for a balance built by [`Balance::discover`].
     discovery: Option<Arc<Discovery<S>>>,
@@ -95,8 +105,10 @@ impl<S, P: Policy, K, B: Backend> Balance<S, P, K, B> {
         key: K,
     ) -> Self {
         Balance {
-            balancer,
-            services: Arc::new(ArcSwap::from_pointee(services.into_iter().collect())),
+            picker: balancer.picker(),
+            services: Cache::new(Arc::new(ArcSwap::from_pointee(
+                services.into_iter().collect(),
+            ))),
             key: Arc::new(key),
             discovery: None,
         }
@@ -104,7 +116,7 @@ impl<S, P: Policy, K, B: Backend> Balance<S, P, K, B> {
 
     /// The balancer (its table, policy and snapshot).
     pub fn balancer(&self) -> &Arc<Balancer<P, B>> {
-        &self.balancer
+        self.picker.balancer()
     }
 }
 
@@ -115,7 +127,7 @@ where
 {
     fn no_service(&self) -> BalanceError {
         BalanceError::NoUsableService {
-            table: self.balancer.table().name().to_owned(),
+            table: self.balancer().table().name().to_owned(),
         }
     }
 }
@@ -136,8 +148,8 @@ where
         let open = self
             .discovery
             .as_ref()
-            .is_some_and(|d| d.poll(cx, &self.services));
-        let snapshot = self.balancer.snapshot();
+            .is_some_and(|d| d.poll(cx, self.services.arc_swap()));
+        let snapshot = self.picker.snapshot();
         let services = self.services.load();
         let any = snapshot
             .usable()
@@ -160,13 +172,13 @@ where
         let ctx = (self.key)(&req);
         let services = self.services.load();
         let picked = self
-            .balancer
+            .picker
             .candidates(&ctx)
             .find_map(|c| services.get(&c.host().id()).map(|s| (c, s)));
         match picked {
             Some((candidate, service)) => {
-                let lease = self.balancer.lease(&candidate, &ctx);
-                tracing::trace!(table = %self.balancer.table().name(), host = %lease.name(), "route request");
+                let lease = self.picker.lease(&candidate, &ctx);
+                tracing::trace!(table = %self.picker.balancer().table().name(), host = %lease.name(), "route request");
                 ResponseFuture::new(service.clone(), req, lease)
             }
             None => ResponseFuture::failed(self.no_service()),
@@ -177,7 +189,7 @@ where
 impl<S, P: Policy, K, B: Backend> Clone for Balance<S, P, K, B> {
     fn clone(&self) -> Self {
         Balance {
-            balancer: self.balancer.clone(),
+            picker: self.picker.clone(),
             services: self.services.clone(),
             key: self.key.clone(),
             discovery: self.discovery.clone(),
@@ -188,8 +200,8 @@ impl<S, P: Policy, K, B: Backend> Clone for Balance<S, P, K, B> {
 impl<S, P: Policy, K, B: Backend> fmt::Debug for Balance<S, P, K, B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Balance")
-            .field("table", &self.balancer.table().name())
-            .field("services", &self.services.load().len())
+            .field("table", &self.balancer().table().name())
+            .field("services", &self.services.arc_swap().load().len())
             .finish()
     }
 }
