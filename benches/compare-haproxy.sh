@@ -18,10 +18,13 @@
 #   request), requests per second;
 # - throughput: `iperf3 -t $SECS`, one stream, Gbit/s at the receiver.
 #
-# It prints every measurement, then the median of each and its ratio to direct.
+# It prints every measurement, then the median of each and its ratio to direct, and the
+# CPU time the proxy process spent per connection during the wrk run (user and system,
+# all threads, from /proc; 0 for direct): the figure least moved by other load.
 # Settings (environment): ROUNDS (3), SECS (5, per measurement), BASE_PORT (18080; the
-# script uses BASE_PORT..BASE_PORT+5 and stops if one is taken). Every process it starts
-# is stopped when it exits, by process id. Nothing leaves loopback.
+# script uses BASE_PORT..BASE_PORT+5 and stops if one is taken), RELAYD (a relayd
+# binary to use instead of building one: to compare two builds of lb). Every process it
+# starts is stopped when it exits, by process id. Nothing leaves loopback.
 set -euo pipefail
 
 ROUNDS=${ROUNDS:-3}
@@ -29,7 +32,9 @@ SECS=${SECS:-5}
 BASE_PORT=${BASE_PORT:-18080}
 
 missing=()
-for tool in haproxy nginx wrk iperf3 cargo; do
+tools=(haproxy nginx wrk iperf3)
+[[ -n ${RELAYD:-} ]] || tools+=(cargo)
+for tool in "${tools[@]}"; do
     command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
 if ((${#missing[@]})); then
@@ -70,9 +75,14 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "building examples/relayd.rs (release)..." >&2
-(cd "$root" && cargo build --release --quiet --example relayd)
-relayd="$root/target/release/examples/relayd"
+if [[ -n ${RELAYD:-} ]]; then
+    relayd=$RELAYD
+    [[ -x $relayd ]] || { echo "compare-haproxy: RELAYD=$relayd is not an executable" >&2; exit 2; }
+else
+    echo "building examples/relayd.rs (release)..." >&2
+    (cd "$root" && cargo build --release --quiet --example relayd)
+    relayd="$root/target/release/examples/relayd"
+fi
 
 mkdir -p "$work/nginx/logs"
 cat >"$work/nginx/nginx.conf" <<EOF
@@ -131,8 +141,10 @@ iperf3 -s -B 127.0.0.1 -p "$IPERF_PORT" >"$work/iperf3.log" 2>&1 &
 pids+=($!)
 haproxy -db -f "$work/haproxy.cfg" >"$work/haproxy.log" 2>&1 &
 pids+=($!)
+haproxy_pid=$!
 "$relayd" -f "$work/relayd.conf" >"$work/relayd.log" 2>&1 &
 pids+=($!)
+lb_pid=$!
 
 # Waits (at most 10 s) until something listens on 127.0.0.1:$1.
 wait_port() {
@@ -153,10 +165,22 @@ for port in "$NGINX_PORT" "$IPERF_PORT" "$HAPROXY_HTTP" "$LB_HTTP"; do
     wait_port "$port"
 done
 
-# Requests per second through port $1, one new connection per request.
+# CPU time of process $1 so far, in clock ticks (user and system, every thread).
+ticks() {
+    awk '{ print $14 + $15 }' "/proc/$1/stat"
+}
+
+# "requests/s CPU-us-per-request" through port $1, one new connection per request; the
+# CPU is the proxy's, process $2 (none for direct).
 rate() {
-    wrk -t1 -c32 -d"${SECS}s" -H 'Connection: close' "http://127.0.0.1:$1/" \
-        | awk '/^Requests\/sec:/ { print $2 }'
+    local before=0 after=0 out
+    [[ -z $2 ]] || before=$(ticks "$2")
+    out=$(wrk -t1 -c32 -d"${SECS}s" -H 'Connection: close' "http://127.0.0.1:$1/")
+    [[ -z $2 ]] || after=$(ticks "$2")
+    awk -v cpu=$((after - before)) -v hz="$(getconf CLK_TCK)" '
+        / requests in / { n = $1 }
+        /^Requests\/sec:/ { r = $2 }
+        END { if (n > 0 && r > 0) printf "%s %.1f\n", r, cpu / hz * 1e6 / n }' <<<"$out"
 }
 
 # Gbit/s of one iperf3 stream through port $1, at the receiver.
@@ -169,19 +193,21 @@ declare -A results
 for round in $(seq 1 "$ROUNDS"); do
     for target in direct haproxy lb; do
         case $target in
-            direct) http=$NGINX_PORT iperf=$IPERF_PORT ;;
-            haproxy) http=$HAPROXY_HTTP iperf=$HAPROXY_IPERF ;;
-            lb) http=$LB_HTTP iperf=$LB_IPERF ;;
+            direct) http=$NGINX_PORT iperf=$IPERF_PORT pid= ;;
+            haproxy) http=$HAPROXY_HTTP iperf=$HAPROXY_IPERF pid=$haproxy_pid ;;
+            lb) http=$LB_HTTP iperf=$LB_IPERF pid=$lb_pid ;;
         esac
-        r=$(rate "$http")
+        read -r r cpu <<<"$(rate "$http" "$pid")"
         g=$(gbits "$iperf")
-        if [[ -z $r || -z $g ]]; then
+        if [[ -z $r || -z $cpu || -z $g ]]; then
             echo "compare-haproxy: no figure from $target (wrk: '$r', iperf3: '$g')" >&2
             exit 1
         fi
         results[$target.conn]+="$r "
+        results[$target.cpu]+="$cpu "
         results[$target.gbit]+="$g "
-        printf 'round %d %-8s %10.0f conn/s %7.2f Gbit/s\n' "$round" "$target" "$r" "$g"
+        printf 'round %d %-8s %10.0f conn/s (proxy CPU %5.1f us/conn) %7.2f Gbit/s\n' \
+            "$round" "$target" "$r" "$cpu" "$g"
     done
 done
 
@@ -195,7 +221,8 @@ echo
 echo "medians of $ROUNDS rounds of ${SECS}s (ratios to direct):"
 for target in direct haproxy lb; do
     c=$(median "${results[$target.conn]}")
+    u=$(median "${results[$target.cpu]}")
     g=$(median "${results[$target.gbit]}")
-    awk -v t="$target" -v c="$c" -v g="$g" -v dc="$direct_conn" -v dg="$direct_gbit" \
-        'BEGIN { printf "%-8s connections %10.0f conn/s (%.2fx)   throughput %7.2f Gbit/s (%.2fx)\n", t, c, c / dc, g, g / dg }'
+    awk -v t="$target" -v c="$c" -v u="$u" -v g="$g" -v dc="$direct_conn" -v dg="$direct_gbit" \
+        'BEGIN { printf "%-8s connections %8.0f conn/s (%.2fx), proxy CPU %5.1f us/conn   throughput %6.2f Gbit/s (%.2fx)\n", t, c, c / dc, u, g, g / dg }'
 done
