@@ -21,7 +21,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use lb_core::{
-    fast_hash_ip, siphash24_ip, Balancer, Context, HashKey, Order, Policy, Snapshot, Table,
+    fast_hash_ip, siphash24_ip, Balancer, Context, HashKey, HostTable, Order, Policy, Snapshot,
 };
 use lb_policies::{Consistent, SourceHash};
 
@@ -47,12 +47,12 @@ fn v6_clients() -> Vec<SocketAddr> {
         .collect()
 }
 
-fn table(n: usize) -> std::sync::Arc<Table<SocketAddr>> {
+fn table(n: usize) -> std::sync::Arc<HostTable<SocketAddr>> {
     let hosts = (0..n).map(|i| {
         let ip = Ipv4Addr::from(0x0a01_0000 + i as u32);
         SocketAddr::new(IpAddr::V4(ip), 443)
     });
-    Table::new("bench", hosts).expect("a valid table")
+    HostTable::new("bench", hosts).expect("a valid table")
 }
 
 /// The pick a balancer makes from an order: the first usable preferred host, else the

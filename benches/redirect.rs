@@ -18,14 +18,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     use std::net::SocketAddr;
     use std::time::{Duration, Instant};
 
-    use lb::core::{Host, Table};
+    use lb::core::{Host, HostTable};
     use lb::redirect::Redirect;
     use netns::{backend4, connect, lab, source4, visit, PORT, VIP4};
 
     let measure = std::env::args().any(|a| a == "--bench");
     let Some(lab) = lab(1) else { return Ok(()) };
     let _server = lab.serve(1);
-    let table = Table::new(
+    let table = HostTable::new(
         "bench",
         [Host::new("s1", SocketAddr::new(backend4(1), PORT))],
     )?;

@@ -27,7 +27,7 @@ use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Instant;
 
-use lb_core::{Host, Table};
+use lb_core::{Host, HostTable};
 use lb_relay::{BackendPort, Relay, RelayHandle};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -265,7 +265,7 @@ fn percentile(samples: &mut [f64], q: f64) -> f64 {
 }
 
 fn relay_to(backend: SocketAddr, splice: bool) -> Result<RelayHandle, Box<dyn std::error::Error>> {
-    let table = Table::new("bench", [Host::from(backend)])?;
+    let table = HostTable::new("bench", [Host::from(backend)])?;
     Ok(Relay::builder("bench")
         .listen(LOOPBACK.into())
         .forward_to(table)

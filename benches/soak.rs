@@ -32,7 +32,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use lb_core::{Host, Table};
+use lb_core::{Host, HostTable};
 use lb_relay::{BackendPort, Relay, RelayHandle};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
@@ -112,7 +112,7 @@ fn descriptors() -> usize {
 }
 
 fn relay(name: &str, backend: SocketAddr) -> Result<RelayHandle, BoxError> {
-    let table = Table::new(name, [Host::from(backend)])?;
+    let table = HostTable::new(name, [Host::from(backend)])?;
     Ok(Relay::builder(name)
         .listen(Ipv4Addr::LOCALHOST.into())
         .forward_to(table)

@@ -28,15 +28,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::Criterion;
-use lb_core::{Balancer, Context, Order, Policy, Table};
+use lb_core::{Balancer, Context, HostTable, Order, Policy};
 use lb_policies::{RoundRobin, StickyAddress};
 
 const CLIENTS: u32 = 4096;
 
-fn hosts() -> Arc<Table<SocketAddr>> {
+fn hosts() -> Arc<HostTable<SocketAddr>> {
     let hosts =
         (0..8u32).map(|i| SocketAddr::new(IpAddr::V4(Ipv4Addr::from(0x0a01_0000 + i)), 443));
-    Table::new("sticky-bench", hosts).expect("a valid table")
+    HostTable::new("sticky-bench", hosts).expect("a valid table")
 }
 
 /// Distinct, scattered IPv4 sources.

@@ -1,7 +1,7 @@
 //! The cost of a health change per policy and table size. IDs
 //! `table/set_health/<policy>/<N>` for every policy of `lb-policies` and N in 8, 1024.
 //!
-//! One iteration marks one host down and back up (two `Table::set_health` calls, two
+//! One iteration marks one host down and back up (two `HostTable::set_health` calls, two
 //! snapshots published): the table's own work, and the plan each policy derives for a
 //! health change, on a table with one balancer of that policy. The host alternates
 //! between iterations so that no policy can keep an answer for one host. Weights are 1,

@@ -2,12 +2,12 @@
 //!
 //! Run with `cargo run --example embed`.
 
-use lb::core::{Balancer, Context, Health, Host, Table};
+use lb::core::{Balancer, Context, Health, Host, HostTable};
 use lb::policies::{Consistent, LeastStates};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     // A table of three hosts; the third has twice the capacity.
-    let table = Table::new(
+    let table = HostTable::new(
         "api",
         [
             Host::new("api1", "10.0.0.1:8080".parse()?),

@@ -45,7 +45,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     // Take backend-a down, as a health check would: only its users move.
     let table = balance.balancer().table().clone();
     let a = table.snapshot().id(0);
-    table.set_health(a, Health::Down, "connect refused")?;
+    table.set_health(a, Health::Down, "connect refused".into())?;
     println!("-- backend-a is down --");
     for user in users {
         let req = Request {

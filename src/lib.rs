@@ -6,10 +6,10 @@
 //! connections, or a [`Balancer`](core::Balancer) to pick a host for anything else.
 //!
 //! ```
-//! use lb::core::{Balancer, Context, Health, Host, Table};
+//! use lb::core::{Balancer, Context, Health, Host, HostTable};
 //! use lb::policies::Consistent;
 //!
-//! let table = Table::new("exchange", [
+//! let table = HostTable::new("exchange", [
 //!     Host::new("exchange1", "10.0.0.11:443".parse()?),
 //!     Host::new("exchange2", "10.0.0.12:443".parse()?),
 //! ])?;
@@ -32,13 +32,17 @@
 //!   and drain (tokio).
 //! - [`config`] (`lb-config`): relayd.conf (and Halon's load-balancer block): parse,
 //!   report errors with their place, build the running relays, reload by difference.
+//! - [`dns`] (`lb-dns`): a table's hosts from DNS (A/AAAA and SRV names, looked up
+//!   again when their TTL ends; failures keep the last good hosts) (tokio, hickory).
 //! - `redirect` (`lb-redirect`, Linux): layer-3 redirects on nftables; the kernel
 //!   rewrites destinations, lb keeps the rules in sync with the table.
-//! - [`service`]: [`Balance`](service::Balance), a `tower::Service` over inner services.
+//! - [`service`]: [`Balance`](service::Balance), a `tower::Service` over inner services,
+//!   fixed or following a tower `Discover` stream ([`Balance::discover`](service::Balance::discover)).
 #![warn(missing_docs)]
 
 pub use lb_config as config;
 pub use lb_core as core;
+pub use lb_dns as dns;
 pub use lb_health as health;
 pub use lb_policies as policies;
 /// `lb-redirect`: relayd's redirects (layer 3) on nftables. Linux only.

@@ -115,7 +115,7 @@ async fn poll_ready_fails_when_nothing_is_usable_and_recovers() {
     let table = balance.balancer().table().clone();
     let id = table.snapshot().id(0);
     table
-        .set_health(id, Health::Down, "connect refused")
+        .set_health(id, Health::Down, "connect refused".into())
         .unwrap();
 
     let err: BoxError = match futures_util::poll!(std::future::poll_fn(|cx| balance.poll_ready(cx)))
@@ -146,7 +146,7 @@ async fn poll_ready_fails_when_nothing_is_usable_and_recovers() {
         .expect("a BalanceError");
     assert_eq!(*again, BalanceError::PolledAfterCompletion);
 
-    table.set_health(id, Health::Up, "check ok").unwrap();
+    table.set_health(id, Health::Up, "check ok".into()).unwrap();
     let f = balance.ready().await.unwrap().call("x".to_owned());
     let (r, q) = tokio::join!(f, answer(&mut ha, "ok"));
     assert_eq!(q, "x");

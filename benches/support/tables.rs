@@ -4,15 +4,15 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use lb_core::{Host, Table};
+use lb_core::{Host, HostTable};
 
 /// N hosts, weights from `weight(i)`.
-pub fn table(n: usize, weight: impl Fn(usize) -> u64) -> Arc<Table> {
+pub fn table(n: usize, weight: impl Fn(usize) -> u64) -> Arc<HostTable> {
     let hosts = (0..n).map(|i| {
         let addr = SocketAddr::from(([10, 0, (i >> 8) as u8, i as u8], 443));
         Host::new(format!("h{i}"), addr)
             .with_weight(weight(i))
             .expect("bench weights are 1..=4")
     });
-    Table::new("bench", hosts).expect("bench tables are valid")
+    HostTable::new("bench", hosts).expect("bench tables are valid")
 }

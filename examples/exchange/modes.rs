@@ -14,7 +14,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use lb::core::{Balancer, Host, Policy, Select, Table};
+use lb::core::{Balancer, Host, HostTable, Policy, Select};
 use lb::policies::{
     Consistent, LeastStates, LoadBalance, PowerOfTwo, Random, RoundRobin, SourceHash, StickyAddress,
 };
@@ -165,7 +165,7 @@ impl Mode {
     /// Binds the mode to `table`.
     pub fn balancer(
         self,
-        table: &Arc<Table<Host>>,
+        table: &Arc<HostTable<Host>>,
     ) -> Result<Arc<dyn Select<Host>>, lb::core::Error> {
         match self.base {
             Base::Consistent => bind(table, Consistent::new(), self.sticky),
@@ -180,7 +180,7 @@ impl Mode {
 }
 
 fn bind<P: Policy>(
-    table: &Arc<Table<Host>>,
+    table: &Arc<HostTable<Host>>,
     policy: P,
     sticky: bool,
 ) -> Result<Arc<dyn Select<Host>>, lb::core::Error> {

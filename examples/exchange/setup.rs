@@ -11,7 +11,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use lb::core::{Health, Host, Select, Table};
+use lb::core::{Health, Host, HostTable, Select};
 use lb::health::{HostEvent, Monitor, MonitorBuilder};
 use lb::relay::{BackendPort, Relay, RelayHandle};
 use tokio::sync::broadcast;
@@ -52,7 +52,7 @@ pub fn ports(options: &Options, demo: bool) -> Vec<Port> {
 /// One table of the servers with its health monitor and its balancer.
 pub struct Pool {
     /// The table.
-    pub table: Arc<Table<Host>>,
+    pub table: Arc<HostTable<Host>>,
     /// Its health monitor.
     pub monitor: Arc<Monitor<Host>>,
     /// The balancer its relays use.
@@ -104,23 +104,24 @@ impl Exchange {
         let (merged, events) = broadcast::channel(1024);
         let mut pools = Vec::new();
         let mut forwarders = Vec::new();
-        let mut add_pool =
-            |table: Arc<Table<Host>>, monitor: MonitorBuilder<Host>| -> Result<usize, SetupError> {
-                let monitor = monitor
-                    .interval(schedule.interval)
-                    .retry(schedule.retry)
-                    .timeout(health::TIMEOUT);
-                forwarders.push(tokio::spawn(forward(monitor.subscribe(), merged.clone())));
-                pools.push(Pool {
-                    balancer: options.mode.balancer(&table)?,
-                    monitor: Arc::new(monitor.start()?),
-                    table,
-                });
-                Ok(pools.len() - 1)
-            };
+        let mut add_pool = |table: Arc<HostTable<Host>>,
+                            monitor: MonitorBuilder<Host>|
+         -> Result<usize, SetupError> {
+            let monitor = monitor
+                .interval(schedule.interval)
+                .retry(schedule.retry)
+                .timeout(health::TIMEOUT);
+            forwarders.push(tokio::spawn(forward(monitor.subscribe(), merged.clone())));
+            pools.push(Pool {
+                balancer: options.mode.balancer(&table)?,
+                monitor: Arc::new(monitor.start()?),
+                table,
+            });
+            Ok(pools.len() - 1)
+        };
         let pool_of_relay: Vec<usize> = match options.affinity {
             Affinity::Server => {
-                let table = Table::new("exchange", hosts)?;
+                let table = HostTable::new("exchange", hosts)?;
                 let parts: Vec<(Service, u16)> =
                     ports.iter().map(|p| (p.service, p.backend)).collect();
                 let check = AllOf::new(options.check, &parts)?;
@@ -133,7 +134,7 @@ impl Exchange {
                     // Same host names in every table: the same ids, so the same hash
                     // mapping on every relay.
                     let name = format!("exchange:{}", p.service.seed_port);
-                    let table = Table::new(name, hosts.clone())?;
+                    let table = HostTable::new(name, hosts.clone())?;
                     let check = health::check_for(options.check, p.service.protocol)?;
                     let monitor = Monitor::builder(table.clone()).check(check).port(p.backend);
                     add_pool(table, monitor)

@@ -1,16 +1,17 @@
-//! From a parsed configuration to what runs: host names resolved (std's resolver),
-//! checks validated ([`resolve`] into a [`Plan`]), then tables, monitors and relays
-//! started ([`Plan::start`]).
+//! From a parsed configuration to what runs: host names resolved (through `lb-dns`,
+//! the resolver DNS memberships use), checks validated ([`resolve`] or
+//! [`resolve_with`] into a [`Plan`]), then tables, monitors and relays started
+//! ([`Plan::start`]).
 //!
 //! As in relayd, health belongs to a relay's service: each `forward to <table>` of
 //! each relay gets its own table instance, named `table:port` like relayd's, checked
 //! on the port the relay forwards to (the forward's `port`, else the listen port).
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 
-use lb_core::{Balancer, HashKey, Host, Select, Table};
+use lb_core::{Balancer, HashKey, Host, HostTable, Select};
 use lb_health::{Binary, Check, Http, Monitor, Script, SendExpect, Tcp, Tls, TlsOptions};
 use lb_policies::{
     Consistent, LeastStates, LoadBalance, PowerOfTwo, Random, RoundRobin, SourceHash, StickyAddress,
@@ -27,11 +28,16 @@ pub struct Plan {
     pub config: Config,
     /// Each table's hosts: (name, address), in order.
     pub hosts: HashMap<String, Vec<(String, IpAddr)>>,
+    /// The addresses of each host name a `listen on` line gives.
+    pub listen: HashMap<String, Vec<IpAddr>>,
     /// Warnings of the parse, and the files read.
     pub report: Report,
 }
 
-/// Resolves host and listen names and validates checks and tables.
+/// Resolves host and listen names with the system's resolver (`/etc/resolv.conf` and
+/// `/etc/hosts`, through [`lb_dns::Resolver::system`]) and validates checks and
+/// tables. A configuration whose hosts are all IP addresses reads no resolver
+/// configuration and sends no query.
 ///
 /// # Errors
 ///
@@ -39,8 +45,58 @@ pub struct Plan {
 /// check. A table written without hosts is accepted with a warning saying that relayd
 /// refuses it and that its hosts must be added at run time.
 pub fn resolve(parsed: Parsed) -> Result<Plan, Report> {
+    resolve_names(parsed, None)
+}
+
+/// [`resolve`] with a given resolver: the one a program's DNS memberships use, or
+/// one pointed at a particular name server. Blocks the calling thread while the
+/// lookups run (concurrently, on a thread of their own), from inside a tokio runtime
+/// or not.
+///
+/// ```no_run
+/// use lb_config::{parse_str, resolve_with};
+/// use lb_dns::Resolver;
+///
+/// let resolver = Resolver::with_servers(["127.0.0.1:5353".parse()?])?;
+/// let parsed = parse_str("web.conf", "table <web> { www.example.com }", &[]).map_err(|r| r.render())?;
+/// let plan = resolve_with(parsed, &resolver).map_err(|r| r.render())?;
+/// println!("{:?}", plan.hosts["web"]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+///
+/// As [`resolve`]; an error names the host and says what the server answered
+/// (`host name www.example.com does not resolve: www.example.com does not exist
+/// (NXDOMAIN)`).
+pub fn resolve_with(parsed: Parsed, resolver: &lb_dns::Resolver) -> Result<Plan, Report> {
+    resolve_names(parsed, Some(resolver))
+}
+
+fn resolve_names(parsed: Parsed, resolver: Option<&lb_dns::Resolver>) -> Result<Plan, Report> {
     let Parsed { config, mut report } = parsed;
+    let mut names: Vec<&str> = config
+        .tables
+        .iter()
+        .flat_map(|t| t.hosts.iter().map(|h| h.name.as_str()))
+        .chain(config.relays.iter().flat_map(|r| {
+            r.listen.iter().filter_map(|l| match &l.addr {
+                Some(ListenAddr::Name(n)) => Some(n.as_str()),
+                _ => None,
+            })
+        }))
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    let found = lookup_all(&names, resolver);
+    let lookup = |name: &str| {
+        found
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| Err(format!("{name} was not looked up")))
+    };
     let mut hosts = HashMap::new();
+    let mut listen = HashMap::new();
     for table in &config.tables {
         let mut list = Vec::new();
         for h in &table.hosts {
@@ -64,12 +120,15 @@ pub fn resolve(parsed: Parsed) -> Result<Plan, Report> {
     for relay in &config.relays {
         for l in &relay.listen {
             if let Some(ListenAddr::Name(n)) = &l.addr {
-                if let Err(e) = lookup(n) {
-                    report.diagnostics.push(Diagnostic::error(
+                match lookup(n) {
+                    Ok(addrs) => {
+                        listen.insert(n.clone(), addrs);
+                    }
+                    Err(e) => report.diagnostics.push(Diagnostic::error(
                         l.span.clone(),
                         format!("listen address {n} does not resolve: {e}"),
                         "expected an IP address, `*` or a resolvable name",
-                    ));
+                    )),
                 }
             }
         }
@@ -91,6 +150,7 @@ pub fn resolve(parsed: Parsed) -> Result<Plan, Report> {
         Ok(Plan {
             config,
             hosts,
+            listen,
             report,
         })
     }
@@ -113,25 +173,46 @@ fn empty_table(table: &crate::model::TableDef) -> Diagnostic {
     )
 }
 
-fn lookup(name: &str) -> Result<Vec<IpAddr>, String> {
-    if let Ok(ip) = name.parse::<IpAddr>() {
-        return Ok(vec![ip]);
-    }
-    let addrs: Vec<IpAddr> = (name, 0)
-        .to_socket_addrs()
-        .map_err(|e| e.to_string())?
-        .map(|a| a.ip())
-        .collect();
-    let mut unique = Vec::new();
-    for a in addrs {
-        if !unique.contains(&a) {
-            unique.push(a);
+/// Each name's addresses, or why it has none. IP address literals need no resolver;
+/// the others are looked up together with `resolver`, else with the system's.
+fn lookup_all(
+    names: &[&str],
+    resolver: Option<&lb_dns::Resolver>,
+) -> HashMap<String, Result<Vec<IpAddr>, String>> {
+    let mut found = HashMap::new();
+    let mut to_ask = Vec::new();
+    for &name in names {
+        match name.parse::<IpAddr>() {
+            Ok(ip) => {
+                found.insert(name.to_owned(), Ok(vec![ip]));
+            }
+            Err(_) => to_ask.push(name),
         }
     }
-    if unique.is_empty() {
-        return Err("no address".into());
+    if to_ask.is_empty() {
+        return found;
     }
-    Ok(unique)
+    let system;
+    let resolver = match resolver {
+        Some(r) => r,
+        None => match lb_dns::Resolver::system() {
+            Ok(r) => {
+                system = r;
+                &system
+            }
+            Err(e) => {
+                for name in to_ask {
+                    found.insert(name.to_owned(), Err(e.to_string()));
+                }
+                return found;
+            }
+        },
+    };
+    let answers = resolver.lookup_ip_blocking(&to_ask);
+    for (name, answer) in to_ask.into_iter().zip(answers) {
+        found.insert(name.to_owned(), answer.map_err(|e| e.to_string()));
+    }
+    found
 }
 
 /// The lb-health check for a `check` line.
@@ -174,14 +255,15 @@ pub fn make_check(def: &CheckDef) -> Result<Box<dyn Check>, lb_health::Error> {
     })
 }
 
-/// The addresses a relay listens on, grouped by port (one lb relay per port).
-pub(crate) fn listen_groups(def: &RelayDef) -> Vec<(u16, Vec<IpAddr>)> {
+/// The addresses a relay listens on, grouped by port (one lb relay per port); names
+/// take the addresses [`resolve`] found.
+pub(crate) fn listen_groups(plan: &Plan, def: &RelayDef) -> Vec<(u16, Vec<IpAddr>)> {
     let mut groups: Vec<(u16, Vec<IpAddr>)> = Vec::new();
     for l in &def.listen {
         let ips = match &l.addr {
             None => vec![IpAddr::V4(Ipv4Addr::UNSPECIFIED)],
             Some(ListenAddr::Ip(ip)) => vec![*ip],
-            Some(ListenAddr::Name(n)) => lookup(n).unwrap_or_default(),
+            Some(ListenAddr::Name(n)) => plan.listen.get(n).cloned().unwrap_or_default(),
         };
         match groups.iter_mut().find(|(p, _)| *p == l.port) {
             Some((_, v)) => v.extend(
@@ -200,11 +282,11 @@ pub(crate) fn make_table(
     plan: &Plan,
     f: &Forward,
     port: u16,
-) -> Result<Arc<Table<Host>>, lb_core::Error> {
+) -> Result<Arc<HostTable<Host>>, lb_core::Error> {
     let backend_port = f.port.unwrap_or(port);
     let hosts = plan.hosts.get(&f.table).cloned().unwrap_or_default();
     // `table <name> { }` is valid here: its hosts come at run time (see `empty_table`).
-    let table = Table::builder(format!("{}:{backend_port}", f.table))
+    let table = HostTable::builder(format!("{}:{backend_port}", f.table))
         .allow_empty()
         .hosts(
             hosts
@@ -225,13 +307,13 @@ pub(crate) fn make_table(
 
 /// The balancer of a forward: its mode, key and (relay-wide) stickiness.
 pub(crate) fn make_balancer(
-    table: &Arc<Table<Host>>,
+    table: &Arc<HostTable<Host>>,
     f: &Forward,
     sticky: bool,
 ) -> Arc<dyn Select<Host>> {
     let key = f.key.as_ref().and_then(|(k, _)| HashKey::parse(k).ok());
     fn bind<P: lb_core::Policy + 'static>(
-        t: &Arc<Table<Host>>,
+        t: &Arc<HostTable<Host>>,
         p: P,
         sticky: bool,
     ) -> Arc<dyn Select<Host>> {
@@ -273,7 +355,7 @@ pub(crate) fn make_balancer(
 /// The monitor of a forward's table, if it has a check.
 pub(crate) fn make_monitor(
     plan: &Plan,
-    table: &Arc<Table<Host>>,
+    table: &Arc<HostTable<Host>>,
     f: &Forward,
     port: u16,
 ) -> Result<Option<Monitor>, lb_health::Error> {

@@ -33,7 +33,8 @@
 //! - [`lexer`]: macros, includes, comments, line continuation, quotes.
 //! - `parser` (internal): the grammar, with error recovery.
 //! - [`model`]: the typed configuration.
-//! - [`build`]: [`resolve`] names and validate checks into a [`Plan`].
+//! - [`build`]: [`resolve`] names (through `lb-dns`, or [`resolve_with`] a given
+//!   resolver) and validate checks into a [`Plan`].
 //! - [`running`]: [`Plan::start`] / [`Plan::start_with`] start tables, monitors, relays
 //!   and redirects; [`Running::reload`] applies a new plan by difference;
 //!   [`Running::shutdown`] stops everything.
@@ -57,7 +58,7 @@ pub mod token;
 
 use std::path::Path;
 
-pub use build::{resolve, Plan};
+pub use build::{resolve, resolve_with, Plan};
 pub use diag::{Diagnostic, Report, Severity, Span};
 pub use model::Config;
 pub use redirect::{Fallback, Layer, RedirectMode, StartOptions};

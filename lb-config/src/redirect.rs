@@ -184,7 +184,7 @@ pub(crate) async fn remove(redirects: Vec<lb_redirect::Redirect>) {
 mod linux {
     use std::sync::Arc;
 
-    use lb_core::{HashKey, Host, Table, TableEvent};
+    use lb_core::{HashKey, Host, HostTable, TableEvent};
     use lb_redirect::{Mode as KernelMode, Redirect};
 
     use super::{nft_name, Layer, StartOptions};
@@ -212,7 +212,7 @@ mod linux {
         options: &StartOptions,
     ) -> Result<Result<RunningRelay, lb_redirect::Error>, StartError> {
         let relay = || def.name.clone();
-        let groups = listen_groups(def);
+        let groups = listen_groups(plan, def);
         let mut tables = Vec::new();
         for (port, _) in &groups {
             let table = make_table(plan, f, *port).map_err(|source| StartError::Table {
@@ -265,7 +265,7 @@ mod linux {
         def: &RelayDef,
         f: &Forward,
         groups: &[(u16, Vec<std::net::IpAddr>)],
-        tables: &[Arc<Table<Host>>],
+        tables: &[Arc<HostTable<Host>>],
         options: &StartOptions,
     ) -> Result<Vec<Redirect>, lb_redirect::Error> {
         let mut out = Vec::new();

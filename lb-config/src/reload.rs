@@ -158,9 +158,9 @@ async fn update_hosts(plan: &Plan, relay: &RunningRelay, report: &mut ReloadRepo
         let handle = relay
             .handles
             .iter()
-            .find(|h| h.tables().iter().any(|t| Arc::ptr_eq(t, table)));
+            .find(|h| h.tables().iter().any(|t| same_table(t, table)));
         // A checked table takes a new host once its first check passes, as relayd.
-        let checked = relay.monitors.iter().any(|m| Arc::ptr_eq(m.table(), table));
+        let checked = relay.monitors.iter().any(|m| same_table(m.table(), table));
         let health = if checked { Health::Unknown } else { Health::Up };
         for (name, ip) in &wanted {
             if !have.contains(name) {
@@ -203,4 +203,10 @@ async fn update_hosts(plan: &Plan, relay: &RunningRelay, report: &mut ReloadRepo
             }
         }
     }
+}
+
+/// Whether a relay's or monitor's table is `table` (the same object: compared by address,
+/// since one is held as a trait object).
+fn same_table(held: &Arc<dyn lb_core::Table<Host>>, table: &Arc<lb_core::HostTable<Host>>) -> bool {
+    std::ptr::addr_eq(Arc::as_ptr(held), Arc::as_ptr(table))
 }

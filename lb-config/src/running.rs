@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use lb_core::{Host, Table, TableEvent};
+use lb_core::{Host, HostTable, TableEvent};
 use lb_health::Monitor;
 use lb_relay::{BackendPort, Relay, RelayHandle, TcpOptions};
 
@@ -74,7 +74,7 @@ pub struct RunningRelay {
     /// The monitors of its tables.
     pub monitors: Vec<Monitor>,
     /// (model table name, table instance).
-    pub tables: Vec<(String, Arc<Table<Host>>)>,
+    pub tables: Vec<(String, Arc<HostTable<Host>>)>,
     /// The kernel redirects (one per listen port) of a redirect at layer 3.
     #[cfg(target_os = "linux")]
     pub redirects: Vec<lb_redirect::Redirect>,
@@ -271,7 +271,7 @@ fn start_relay(plan: &Plan, def: &RelayDef, layer: Layer) -> Result<RunningRelay
         .protocol
         .as_ref()
         .and_then(|(n, _)| plan.config.protocols.iter().find(|p| &p.name == n));
-    for (i, (port, ips)) in listen_groups(def).into_iter().enumerate() {
+    for (i, (port, ips)) in listen_groups(plan, def).into_iter().enumerate() {
         let name = if i == 0 {
             def.name.clone()
         } else {

@@ -123,7 +123,7 @@ impl fmt::Display for Weight {
 ///
 /// A table reads [`id`](Backend::id), [`weight`](Backend::weight) and
 /// [`name`](Backend::name) once, when the backend is added; they must not change while
-/// it is in a table (change the weight through [`Table::set_weight`](crate::Table::set_weight)).
+/// it is in a table (change the weight through [`HostTable::set_weight`](crate::HostTable::set_weight)).
 pub trait Backend: Send + Sync + 'static {
     /// A display name, unique within a table: `"exchange1"`, `"10.0.0.1:443"`.
     fn name(&self) -> Cow<'_, str>;

@@ -15,7 +15,7 @@ use std::sync::{Arc, Weak};
 
 use arc_swap::ArcSwap;
 
-use crate::table::Observer;
+use crate::table::{IntoTable, Watcher};
 use crate::{Backend, Context, Error, HostSlot, Lease, Order, Policy, Result, Snapshot, Table};
 
 mod updates;
@@ -37,7 +37,7 @@ struct Prepared<Plan, B> {
 /// table and its hosts' counters.
 ///
 /// ```
-/// use lb_core::{Balancer, Context, Order, Policy, Snapshot, Table, Backend};
+/// use lb_core::{Balancer, Context, Order, Policy, Snapshot, HostTable, Backend};
 /// use std::net::SocketAddr;
 /// # struct First;
 /// # impl Policy for First {
@@ -46,7 +46,7 @@ struct Prepared<Plan, B> {
 /// #     fn order<B: Backend>(&self, _: &(), _: &Snapshot<B>, _: &Context<'_>, _: &mut Order) {}
 /// # }
 /// let hosts: Vec<SocketAddr> = vec!["10.0.0.1:443".parse().unwrap(), "10.0.0.2:443".parse().unwrap()];
-/// let table = Table::new("exchange", hosts).unwrap();
+/// let table = HostTable::new("exchange", hosts).unwrap();
 /// let balancer = Balancer::new(&table, First);
 /// let lease = balancer.pick(&Context::new()).unwrap();
 /// assert_eq!(lease.backend().port(), 443);
@@ -55,7 +55,7 @@ struct Prepared<Plan, B> {
 /// assert_eq!(table.snapshot().host(0).state().active(), 0);
 /// ```
 pub struct Balancer<P: Policy, B: Backend = crate::Host> {
-    table: Arc<Table<B>>,
+    table: Arc<dyn Table<B>>,
     policy: P,
     prepared: ArcSwap<Prepared<P::Plan, B>>,
     updates: Updates<B>,
@@ -65,7 +65,8 @@ impl<P: Policy, B: Backend> Balancer<P, B> {
     /// Binds `policy` to `table`. The plan for the current snapshot is built here, on
     /// the caller's thread (for a large consistent-hash table, a costly step: call it
     /// where blocking is fine).
-    pub fn new(table: &Arc<Table<B>>, policy: P) -> Arc<Self> {
+    pub fn new(table: impl IntoTable<B>, policy: P) -> Arc<Self> {
+        let table = table.into_table();
         let snapshot = table.snapshot();
         let plan = policy.plan(&snapshot, None);
         let this = Arc::new(Balancer {
@@ -74,17 +75,17 @@ impl<P: Policy, B: Backend> Balancer<P, B> {
             policy,
             prepared: ArcSwap::from_pointee(Prepared { snapshot, plan }),
         });
-        let observer: Weak<dyn Observer<B>> = Arc::downgrade(&this) as Weak<dyn Observer<B>>;
+        let watcher: Weak<dyn Watcher<B>> = Arc::downgrade(&this) as Weak<dyn Watcher<B>>;
         // Every snapshot after `current` is offered by its writer; catch up with those
         // published since the plan above was built.
-        let current = table.observe(observer);
+        let current = table.watch(watcher);
         this.offer(&current);
         this.settle(current.version());
         this
     }
 
     /// The table.
-    pub fn table(&self) -> &Arc<Table<B>> {
+    pub fn table(&self) -> &Arc<dyn Table<B>> {
         &self.table
     }
 
@@ -243,7 +244,7 @@ impl<B> fmt::Debug for Candidate<B> {
 /// chosen at run time. Implemented by every [`Balancer`].
 pub trait Select<B: Backend>: Send + Sync {
     /// The table picked from.
-    fn table(&self) -> &Arc<Table<B>>;
+    fn table(&self) -> &Arc<dyn Table<B>>;
     /// See [`Balancer::pick`].
     fn pick(&self, ctx: &Context<'_>) -> Result<Lease<B>>;
     /// See [`Balancer::candidates`].
@@ -253,7 +254,7 @@ pub trait Select<B: Backend>: Send + Sync {
 }
 
 impl<P: Policy, B: Backend> Select<B> for Balancer<P, B> {
-    fn table(&self) -> &Arc<Table<B>> {
+    fn table(&self) -> &Arc<dyn Table<B>> {
         Balancer::table(self)
     }
     fn pick(&self, ctx: &Context<'_>) -> Result<Lease<B>> {

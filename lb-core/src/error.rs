@@ -19,7 +19,7 @@ pub enum Error {
         weight: u64,
     },
     /// A table was built with no hosts without opting in to an empty table.
-    #[error("table `{table}` has no hosts: give it at least one, or build it with `Table::builder(name).allow_empty()` if its hosts are added at run time")]
+    #[error("table `{table}` has no hosts: give it at least one, or build it with `HostTable::builder(name).allow_empty()` if its hosts are added at run time")]
     EmptyTable {
         /// The table's name.
         table: String,
@@ -39,6 +39,15 @@ pub enum Error {
         host: String,
         /// The duplicate id.
         id: BackendId,
+    },
+    /// A write the table does not take: its membership is managed elsewhere (see
+    /// [`Table::add`](crate::Table::add)).
+    #[error("table `{table}` does not {operation}: its membership is managed elsewhere")]
+    Unsupported {
+        /// The table.
+        table: String,
+        /// What was asked, as "add a host".
+        operation: &'static str,
     },
     /// An id that is not in the table.
     #[error("no host with id {id} in table `{table}`")]

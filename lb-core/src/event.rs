@@ -1,10 +1,10 @@
-//! What a [`Table`](crate::Table) tells its listeners: [`TableEvent`] and [`Change`],
+//! What a [`HostTable`](crate::Table) tells its listeners: [`TableEvent`] and [`Change`],
 //! and the [`ListenerId`] that removes a listener again.
 //!
 //! Listeners are how health monitors, passive health and an operator's logging learn of
 //! changes they did not make. A listener belongs to whoever registered it: a component
 //! that lives shorter than its table (a monitor, a passive health handle) removes its
-//! listener with [`Table::remove_listener`](crate::Table::remove_listener) when it
+//! listener with [`HostTable::remove_listener`](crate::HostTable::remove_listener) when it
 //! goes, or the table would keep the closure, and whatever it captured, for its whole
 //! life.
 //!
@@ -41,7 +41,7 @@ use std::sync::Arc;
 use crate::{Admin, BackendId, Health, Weight};
 
 /// What changed in a table: passed to the listeners of
-/// [`Table::on_change`](crate::Table::on_change).
+/// [`HostTable::on_change`](crate::HostTable::on_change).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TableEvent {
     /// The table's name.
@@ -83,13 +83,13 @@ pub enum Change {
         /// After.
         new: Weight,
     },
-    /// It was ejected (see [`Table::eject`](crate::Table::eject)): out of rotation,
+    /// It was ejected (see [`HostTable::eject`](crate::HostTable::eject)): out of rotation,
     /// its health unchanged.
     Ejected {
         /// Why, and for how long if the ejector knows (`"connect refused, ejected for 10 s"`).
         reason: Cow<'static, str>,
     },
-    /// Its ejection ended (see [`Table::end_ejection`](crate::Table::end_ejection)):
+    /// Its ejection ended (see [`HostTable::end_ejection`](crate::HostTable::end_ejection)):
     /// usable again if it is up and enabled.
     EjectionEnded {
         /// Why (`"ejection time over"`, `"tcp ok"`).
@@ -101,8 +101,8 @@ pub enum Change {
     Removed,
 }
 
-/// Names one listener registered with [`Table::on_change`](crate::Table::on_change), to
-/// remove it with [`Table::remove_listener`](crate::Table::remove_listener).
+/// Names one listener registered with [`HostTable::on_change`](crate::HostTable::on_change), to
+/// remove it with [`HostTable::remove_listener`](crate::HostTable::remove_listener).
 ///
 /// Ids are unique across every table of the process, so an id handed to the wrong table
 /// removes nothing. Dropping the id does not remove the listener: a caller that never
@@ -114,8 +114,10 @@ pub struct ListenerId(u64);
 static NEXT_LISTENER: AtomicU64 = AtomicU64::new(1);
 
 impl ListenerId {
-    /// A fresh id, distinct from every other of this process.
-    pub(crate) fn next() -> Self {
+    /// A fresh id, distinct from every other of this process (for a [`HostTable`](crate::Table)
+    /// implementation of your own).
+    #[allow(clippy::should_implement_trait)]
+    pub fn next() -> Self {
         ListenerId(NEXT_LISTENER.fetch_add(1, Ordering::Relaxed))
     }
 }
@@ -126,5 +128,5 @@ impl fmt::Display for ListenerId {
     }
 }
 
-/// A registered change listener.
-pub(crate) type Listener = Arc<dyn Fn(&TableEvent) + Send + Sync>;
+/// A change listener, as [`Table::add_listener`](crate::Table::add_listener) takes it.
+pub type Listener = Arc<dyn Fn(&TableEvent) + Send + Sync>;

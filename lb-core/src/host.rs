@@ -108,7 +108,10 @@ pub struct HostSlot<B> {
 }
 
 impl<B: Backend> HostSlot<B> {
-    pub(crate) fn new(backend: B) -> Self {
+    /// A slot for `backend`, with fresh counters: for a [`Table`](crate::Table)
+    /// implementation of your own, which keeps one slot (the same `Arc`) per host for as
+    /// long as the host stays in the table.
+    pub fn new(backend: B) -> Self {
         HostSlot {
             id: backend.id(),
             name: backend.name().into(),
@@ -164,7 +167,7 @@ pub struct HostStats {
     /// Its admin state.
     pub admin: Admin,
     /// Whether passive health has ejected it for a while (see
-    /// [`Table::eject`](crate::Table::eject)).
+    /// [`HostTable::eject`](crate::HostTable::eject)).
     pub ejected: bool,
     /// Whether new states may go to it (up, enabled and not ejected).
     pub usable: bool,

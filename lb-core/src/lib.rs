@@ -6,7 +6,7 @@
 //! crate sits under packet paths, relays and request balancers alike.
 //!
 //! ```
-//! use lb_core::{Backend, Balancer, Context, Order, Policy, Snapshot, Table};
+//! use lb_core::{Backend, Balancer, Context, HostTable, Order, Policy, Snapshot};
 //! use std::net::SocketAddr;
 //!
 //! // The simplest policy: prefer nothing, scan from the first host.
@@ -18,7 +18,7 @@
 //! }
 //!
 //! let hosts: Vec<SocketAddr> = vec!["10.0.0.11:443".parse()?, "10.0.0.12:443".parse()?];
-//! let table = Table::new("exchange", hosts)?;
+//! let table = HostTable::new("exchange", hosts)?;
 //! let balancer = Balancer::new(&table, FirstUsable);
 //! let lease = balancer.pick(&Context::from_client("192.0.2.1:5555".parse()?))?;
 //! println!("sending the client to {}", lease.name());
@@ -28,7 +28,10 @@
 //! ## Map
 //!
 //! - [`backend`]: [`Backend`], [`BackendId`], [`Weight`], [`Host`].
-//! - [`table`]: [`Table`] and its [`TableBuilder`].
+//! - The three traits: [`Backend`] (what a host is), [`Table`] (a set of hosts,
+//!   published as snapshots) and [`Policy`] (how a host is chosen).
+//! - [`table`]: the [`Table`] trait, [`HostTable`] (its implementation) and its
+//!   [`TableBuilder`], [`IntoTable`], [`Watcher`].
 //! - [`event`]: the [`TableEvent`]s listeners hear, [`Change`], [`ListenerId`].
 //! - [`snapshot`]: [`Snapshot`], what readers see.
 //! - [`host`]: per-host [`Health`], [`Admin`], [`HostState`] counters.
@@ -59,10 +62,10 @@ pub use balancer::{Balancer, Candidate, Candidates, Select};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use context::Context;
 pub use error::{Error, Result};
-pub use event::{Change, ListenerId, TableEvent};
+pub use event::{Change, Listener, ListenerId, TableEvent};
 pub use hash::{fast_hash, fast_hash_ip, siphash24, siphash24_ip, HashKey, SipHash24};
 pub use host::{Admin, Health, HostSlot, HostState, HostStats};
 pub use lease::{Lease, LeaseHook, Release};
 pub use policy::{Order, Policy};
 pub use snapshot::Snapshot;
-pub use table::{Table, TableBuilder};
+pub use table::{HostTable, IntoTable, Table, TableBuilder, Watcher};

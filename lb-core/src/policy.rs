@@ -25,7 +25,7 @@ use crate::{Backend, BackendId, Context, LeaseHook, Snapshot};
 /// membership change, outside its lock (see [`table`](crate::table)).
 ///
 /// ```
-/// use lb_core::{Backend, Balancer, Context, Order, Policy, Snapshot, Table};
+/// use lb_core::{Backend, Balancer, Context, Order, Policy, Snapshot, HostTable};
 /// use std::net::SocketAddr;
 ///
 /// /// Always prefers the host with the lowest id: a toy "primary" mode.
@@ -44,7 +44,7 @@ use crate::{Backend, BackendId, Context, LeaseHook, Snapshot};
 ///
 /// let a: SocketAddr = "10.0.0.1:80".parse().unwrap();
 /// let b: SocketAddr = "10.0.0.2:80".parse().unwrap();
-/// let table = Table::new("web", [a, b]).unwrap();
+/// let table = HostTable::new("web", [a, b]).unwrap();
 /// let balancer = Balancer::new(&table, LowestId);
 /// let lease = balancer.pick(&Context::new()).unwrap();
 /// let lowest = if a.id() < b.id() { a } else { b };

@@ -17,6 +17,27 @@ pub(crate) struct Members<B> {
 }
 
 impl<B: Backend> Members<B> {
+    /// Members of table `table` from these hosts, with their backends' weights, or
+    /// [`Error::DuplicateHost`](crate::Error::DuplicateHost).
+    pub(crate) fn checked(
+        table: &str,
+        version: u64,
+        hosts: Vec<Arc<HostSlot<B>>>,
+    ) -> crate::Result<Self> {
+        let mut seen = hashbrown::HashSet::with_capacity(hosts.len());
+        for h in &hosts {
+            if !seen.insert(h.id()) {
+                return Err(crate::Error::DuplicateHost {
+                    table: table.to_owned(),
+                    host: h.name().to_owned(),
+                    id: h.id(),
+                });
+            }
+        }
+        let weights = hosts.iter().map(|h| h.backend().weight()).collect();
+        Ok(Members::new(version, hosts, weights))
+    }
+
     pub(crate) fn new(version: u64, hosts: Vec<Arc<HostSlot<B>>>, weights: Vec<Weight>) -> Self {
         let index = hosts
             .iter()
@@ -152,7 +173,7 @@ impl<B: Backend> Snapshot<B> {
     }
 
     /// Whether the host at `index` is ejected by passive health
-    /// ([`Table::eject`](crate::Table::eject)): out of rotation for a while, whatever its
+    /// ([`HostTable::eject`](crate::HostTable::eject)): out of rotation for a while, whatever its
     /// health. `false` for an index out of range.
     pub fn is_ejected(&self, index: usize) -> bool {
         self.ejected.get(index).copied().unwrap_or(false)
@@ -198,6 +219,126 @@ impl<B: Backend> Snapshot<B> {
                 }
             })
             .collect()
+    }
+}
+
+/// Building snapshots, for a [`HostTable`](crate::Table) implementation of your own
+/// ([`HostTable`](crate::HostTable) builds its own). Each derived snapshot has the next
+/// version; one with other hosts also has a new membership version, so balancers know
+/// when to rebuild.
+impl<B: Backend> Snapshot<B> {
+    /// The first snapshot of table `table` (version 1): these hosts in this order, with
+    /// their backends' weights, all with `health`, enabled and not ejected. Fails on a
+    /// duplicate host ([`Error::DuplicateHost`](crate::Error::DuplicateHost)).
+    pub fn first(table: &str, hosts: Vec<Arc<HostSlot<B>>>, health: Health) -> crate::Result<Self> {
+        let table: Arc<str> = Arc::from(table);
+        let members = Members::checked(&table, 1, hosts)?;
+        let n = members.hosts.len();
+        Ok(Snapshot::new(
+            table,
+            1,
+            Arc::new(members),
+            vec![health; n].into(),
+            vec![Admin::Enabled; n].into(),
+            vec![false; n].into(),
+        ))
+    }
+
+    /// The next snapshot, with host `index`'s health set to `health`.
+    ///
+    /// # Panics
+    ///
+    /// If `index >= self.len()`.
+    pub fn with_health(&self, index: usize, health: Health) -> Self {
+        let mut all = self.health.clone();
+        all[index] = health;
+        self.next(
+            self.members.clone(),
+            all,
+            self.admin.clone(),
+            self.ejected.clone(),
+        )
+    }
+
+    /// The next snapshot, with host `index`'s admin state set to `admin`.
+    ///
+    /// # Panics
+    ///
+    /// If `index >= self.len()`.
+    pub fn with_admin(&self, index: usize, admin: Admin) -> Self {
+        let mut all = self.admin.clone();
+        all[index] = admin;
+        self.next(
+            self.members.clone(),
+            self.health.clone(),
+            all,
+            self.ejected.clone(),
+        )
+    }
+
+    /// The next snapshot, with host `index` ejected or not.
+    ///
+    /// # Panics
+    ///
+    /// If `index >= self.len()`.
+    pub fn with_ejected(&self, index: usize, ejected: bool) -> Self {
+        let mut all = self.ejected.clone();
+        all[index] = ejected;
+        self.next(
+            self.members.clone(),
+            self.health.clone(),
+            self.admin.clone(),
+            all,
+        )
+    }
+
+    /// The next snapshot, with these hosts (a new membership). A host already here (by
+    /// id) keeps its health, admin state and ejection, and should be passed as the same
+    /// `Arc` so its counters carry on; a new one starts with `health`, enabled. Fails on
+    /// a duplicate host.
+    pub fn with_hosts(&self, hosts: Vec<Arc<HostSlot<B>>>, health: Health) -> crate::Result<Self> {
+        let version = self.version + 1;
+        let members = Members::checked(&self.table, version, hosts)?;
+        let mut health_all = Vec::with_capacity(members.hosts.len());
+        let mut admin_all = Vec::with_capacity(members.hosts.len());
+        let mut ejected_all = Vec::with_capacity(members.hosts.len());
+        for host in members.hosts.iter() {
+            match self.index_of(host.id()) {
+                Some(i) => {
+                    health_all.push(self.health[i]);
+                    admin_all.push(self.admin[i]);
+                    ejected_all.push(self.ejected[i]);
+                }
+                None => {
+                    health_all.push(health);
+                    admin_all.push(Admin::Enabled);
+                    ejected_all.push(false);
+                }
+            }
+        }
+        Ok(self.next(
+            Arc::new(members),
+            health_all.into(),
+            admin_all.into(),
+            ejected_all.into(),
+        ))
+    }
+
+    fn next(
+        &self,
+        members: Arc<Members<B>>,
+        health: Box<[Health]>,
+        admin: Box<[Admin]>,
+        ejected: Box<[bool]>,
+    ) -> Self {
+        Snapshot::new(
+            self.table.clone(),
+            self.version + 1,
+            members,
+            health,
+            admin,
+            ejected,
+        )
     }
 }
 

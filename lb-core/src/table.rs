@@ -1,4 +1,11 @@
-//! [`Table`]: a named set of hosts with health and admin state, published as snapshots.
+//! [`Table`], the trait balancers, checks and relays read tables through, and
+//! [`HostTable`], its implementation: a named set of hosts with health and admin state,
+//! published as snapshots.
+//!
+//! Implement [`Table`] for a table kept by something of your own (see its docs); feed a
+//! `HostTable` from elsewhere (DNS, tower's `Discover`, a registry) with its
+//! [`add`](HostTable::add) and [`remove`](HostTable::remove). The rest of this page is
+//! how `HostTable` publishes a change.
 //!
 //! Readers load the current [`Snapshot`] through an `ArcSwap` and never wait. Writers
 //! serialise on one short lock that only builds the next snapshot (O(hosts): a few
@@ -12,8 +19,8 @@
 //!    takes the change when that rebuild is done, and the write does not wait for it.
 //! 2. **Listeners** ([`TableEvent`], see [`event`](crate::event)) hear the change, in
 //!    the order the changes were made (by version), on the writer's thread.
-//! 3. For a **membership change** ([`add`](Table::add), [`remove`](Table::remove),
-//!    [`set_weight`](Table::set_weight)), each balancer rebuilds what its policy
+//! 3. For a **membership change** ([`add`](HostTable::add), [`remove`](HostTable::remove),
+//!    [`set_weight`](HostTable::set_weight)), each balancer rebuilds what its policy
 //!    precomputes for the new membership (a consistent-hash table, a smooth cycle),
 //!    still on the writer's thread and outside the lock; the old plan serves picks
 //!    until the new one is stored. These calls return once every balancer picks from
@@ -22,7 +29,7 @@
 //!    blocking is fine (`lb-relay`'s `RelayHandle::add_host` uses tokio's blocking
 //!    pool).
 //!
-//! So a membership change becomes visible to [`snapshot`](Table::snapshot) at once, to
+//! So a membership change becomes visible to [`snapshot`](HostTable::snapshot) at once, to
 //! listeners in its turn, and to a balancer's picks when its rebuild is stored. A
 //! health mark never waits for a rebuild, and never for the table's lock longer than
 //! another writer takes to build a snapshot. The builder is in [`TableBuilder`].
@@ -35,13 +42,14 @@ use arc_swap::ArcSwap;
 use parking_lot::Mutex;
 
 mod builder;
+mod contract;
 mod deliver;
 mod ejection;
 mod listeners;
 
 pub use crate::event::{Change, ListenerId, TableEvent};
 pub use builder::TableBuilder;
-pub(crate) use listeners::Observer;
+pub use contract::{IntoTable, Table, Watcher};
 
 use crate::event::Listener;
 use crate::snapshot::Members;
@@ -53,13 +61,13 @@ use deliver::{Delivery, Published};
 /// What writers change under the table's lock.
 struct Writer<B> {
     next_version: u64,
-    observers: Vec<Weak<dyn Observer<B>>>,
+    observers: Vec<Weak<dyn Watcher<B>>>,
     listeners: Vec<(ListenerId, Listener)>,
 }
 
 /// A named set of hosts: relayd's `table <exchange> { ... }`.
 ///
-/// Readers ([`snapshot`](Table::snapshot), balancers picking hosts) load an immutable
+/// Readers ([`snapshot`](HostTable::snapshot), balancers picking hosts) load an immutable
 /// [`Snapshot`] atomically and never wait. Writers (health checks, passive health, the
 /// operator) change health, admin state, ejections and membership; each change
 /// publishes a new snapshot under a short lock, then updates the balancers and tells
@@ -67,14 +75,14 @@ struct Writer<B> {
 /// whole life in the table, so active-state counts survive every change.
 ///
 /// A table may have no hosts: built with [`TableBuilder::allow_empty`] for hosts added
-/// at run time (relayd.conf's `table <name> { }`), or after [`remove`](Table::remove)
+/// at run time (relayd.conf's `table <name> { }`), or after [`remove`](HostTable::remove)
 /// took its last host. Picks from it fail with [`Error::NoUsableHost`] (`hosts: 0`) and
 /// candidate lists are empty, as for a table whose hosts are all down, until a host is
-/// [added](Table::add).
+/// [added](HostTable::add).
 ///
 /// ```
-/// use lb_core::{Health, Host, Table};
-/// let table = Table::builder("exchange")
+/// use lb_core::{Health, Host, HostTable};
+/// let table = HostTable::builder("exchange")
 ///     .host(Host::new("exchange1", "10.0.0.11:443".parse().unwrap()))
 ///     .host(Host::new("exchange2", "10.0.0.12:443".parse().unwrap()))
 ///     .build()
@@ -84,14 +92,14 @@ struct Writer<B> {
 /// table.set_health(id, Health::Down, "connect refused").unwrap();
 /// assert_eq!(table.snapshot().usable(), &[1]);
 /// ```
-pub struct Table<B = Host> {
+pub struct HostTable<B = Host> {
     name: Arc<str>,
     current: ArcSwap<Snapshot<B>>,
     writer: Mutex<Writer<B>>,
     delivery: Delivery,
 }
 
-impl<B: Backend> Table<B> {
+impl<B: Backend> HostTable<B> {
     /// Starts building a table with this name.
     pub fn builder(name: impl Into<String>) -> TableBuilder<B> {
         TableBuilder::new(name.into())
@@ -186,11 +194,7 @@ impl<B: Backend> Table<B> {
 
     /// Sets the admin state of every host at once (enable or disable a whole table).
     pub fn set_admin_all(&self, admin: Admin) {
-        let ids: Vec<BackendId> = self.snapshot().hosts().iter().map(|h| h.id()).collect();
-        for id in ids {
-            // Ids come from the current snapshot; one removed meanwhile is simply skipped.
-            let _ = self.set_admin(id, admin);
-        }
+        Table::set_admin_all(self, admin)
     }
 
     /// Changes a host's weight: a membership change, which rebuilds what policies
@@ -272,11 +276,11 @@ impl<B: Backend> Table<B> {
     /// dropped. Fails for an unknown id.
     ///
     /// Removing the last host leaves an empty table: picks then fail with
-    /// [`Error::NoUsableHost`] until a host is [added](Table::add) again (to stop traffic
-    /// to a host but keep it configured, disable it with [`set_admin`](Table::set_admin)).
+    /// [`Error::NoUsableHost`] until a host is [added](HostTable::add) again (to stop traffic
+    /// to a host but keep it configured, disable it with [`set_admin`](HostTable::set_admin)).
     ///
     /// Returns once every balancer picks from the new membership, rebuilding on this
-    /// thread as [`add`](Table::add) does.
+    /// thread as [`add`](HostTable::add) does.
     pub fn remove(&self, id: BackendId) -> Result<()> {
         let mut w = self.writer.lock();
         let snap = self.current.load_full();
@@ -336,7 +340,7 @@ impl<B: Backend> Table<B> {
     }
 
     /// Makes `next` the current snapshot, under the write lock, and gathers what
-    /// [`publish`](Table::publish) needs once the lock is released: the balancers, the
+    /// [`publish`](HostTable::publish) needs once the lock is released: the balancers, the
     /// listeners and the event. The snapshot's version is its delivery turn.
     fn commit(
         &self,
@@ -384,9 +388,9 @@ fn without<T: Clone>(items: &[T], skip: usize) -> Vec<T> {
         .collect()
 }
 
-impl<B> fmt::Debug for Table<B> {
+impl<B> fmt::Debug for HostTable<B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Table")
+        f.debug_struct("HostTable")
             .field("name", &self.name)
             .field("snapshot", &*self.current.load())
             .finish()

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use lb_core::{Backend, Balancer, Context, Health, Order, Policy, Select, Snapshot, Table};
+use lb_core::{Backend, Balancer, Context, Health, HostTable, Order, Policy, Select, Snapshot};
 
 fn addrs(n: u8) -> Vec<SocketAddr> {
     (1..=n)
@@ -48,7 +48,7 @@ impl Policy for Recorder {
 
 #[test]
 fn plans_follow_snapshots() {
-    let t = Table::new("t", addrs(3)).unwrap();
+    let t = HostTable::new("t", addrs(3)).unwrap();
     let b = Balancer::new(&t, Recorder::default());
     assert_eq!(b.with_plan(|s, p| (s.version(), *p)), (1, (1, None)));
     let id = t.snapshot().id(0);
@@ -62,7 +62,7 @@ fn plans_follow_snapshots() {
 
 #[test]
 fn a_late_balancer_starts_from_the_current_snapshot() {
-    let t = Table::new("t", addrs(2)).unwrap();
+    let t = HostTable::new("t", addrs(2)).unwrap();
     t.set_health(t.snapshot().id(1), Health::Down, "test")
         .unwrap();
     let b = Balancer::new(&t, Recorder::default());
@@ -71,7 +71,7 @@ fn a_late_balancer_starts_from_the_current_snapshot() {
 
 #[test]
 fn dropped_balancers_stop_observing() {
-    let t = Table::new("t", addrs(2)).unwrap();
+    let t = HostTable::new("t", addrs(2)).unwrap();
     let b = Balancer::new(&t, Recorder::default());
     let weak = Arc::downgrade(&b);
     drop(b);
@@ -103,7 +103,7 @@ impl Policy for Fixed {
 #[test]
 fn candidates_are_preferred_then_scanned_once_each() {
     // hosts 0..6, host 4 down; prefer 3, 4 (down), 3 again, 9 (no such host); scan from 5.
-    let t = Table::new("t", addrs(6)).unwrap();
+    let t = HostTable::new("t", addrs(6)).unwrap();
     t.set_health(t.snapshot().id(4), Health::Down, "test")
         .unwrap();
     let b = Balancer::new(
@@ -135,7 +135,7 @@ fn orders_hold_eight_preferences() {
     assert!(order.prefer(3), "already preferred");
     assert!(!order.prefer(100), "full");
     assert_eq!(order.preferred(), &[0, 1, 2, 3, 4, 5, 6, 7]);
-    let t = Table::new("t", addrs(12)).unwrap();
+    let t = HostTable::new("t", addrs(12)).unwrap();
     let b = Balancer::new(
         &t,
         Fixed {
@@ -148,7 +148,7 @@ fn orders_hold_eight_preferences() {
 
 #[test]
 fn candidates_outlive_changes_and_lease_what_they_offer() {
-    let t = Table::new("t", addrs(3)).unwrap();
+    let t = HostTable::new("t", addrs(3)).unwrap();
     let b: Arc<dyn Select<SocketAddr>> = Balancer::new(
         &t,
         Fixed {

@@ -8,13 +8,13 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
-use lb_core::{Change, Health, Table};
+use lb_core::{Change, Health, HostTable};
 
 /// How long a test waits for a thread that must finish before failing.
 const DEADLINE: Duration = Duration::from_secs(20);
 
-fn table(n: u8) -> Arc<Table<SocketAddr>> {
-    Table::new("t", (1..=n).map(|i| SocketAddr::from(([10, 0, 0, i], 80)))).unwrap()
+fn table(n: u8) -> Arc<HostTable<SocketAddr>> {
+    HostTable::new("t", (1..=n).map(|i| SocketAddr::from(([10, 0, 0, i], 80)))).unwrap()
 }
 
 /// Runs `f` on a thread and waits for it at most [`DEADLINE`]: a writer stuck waiting

@@ -5,14 +5,14 @@
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-use lb_core::{Admin, BackendId, Change, Error, Health, Host, Table, Weight};
+use lb_core::{Admin, BackendId, Change, Error, Health, Host, HostTable, Weight};
 
-fn table() -> Arc<Table> {
+fn table() -> Arc<HostTable> {
     let hosts = (11..=13).map(|last| {
         let addr = SocketAddr::from(([10, 0, 0, last], 443));
         Host::new(format!("exchange{}", last - 10), addr)
     });
-    Table::new("exchange", hosts).unwrap()
+    HostTable::new("exchange", hosts).unwrap()
 }
 
 #[test]

@@ -4,7 +4,9 @@
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-use lb_core::{Backend, Balancer, Change, Context, Error, Health, Order, Policy, Snapshot, Table};
+use lb_core::{
+    Backend, Balancer, Change, Context, Error, Health, HostTable, Order, Policy, Snapshot,
+};
 
 fn addr(last: u8) -> SocketAddr {
     SocketAddr::from(([10, 0, 0, last], 443))
@@ -26,7 +28,7 @@ impl Policy for PastTheEnd {
 
 #[test]
 fn an_empty_table_needs_an_opt_in() {
-    let refused = Table::<SocketAddr>::new("exchange", []).unwrap_err();
+    let refused = HostTable::<SocketAddr>::new("exchange", []).unwrap_err();
     assert_eq!(
         refused,
         Error::EmptyTable {
@@ -35,7 +37,7 @@ fn an_empty_table_needs_an_opt_in() {
     );
     assert!(refused.to_string().contains("allow_empty()"), "{refused}");
 
-    let table = Table::<SocketAddr>::builder("exchange")
+    let table = HostTable::<SocketAddr>::builder("exchange")
         .allow_empty()
         .build()
         .unwrap();
@@ -49,7 +51,7 @@ fn an_empty_table_needs_an_opt_in() {
     assert!(table.stats().is_empty());
 
     // Hosts given to an opted-in builder are kept as usual.
-    let one = Table::builder("one")
+    let one = HostTable::builder("one")
         .allow_empty()
         .host(addr(1))
         .build()
@@ -59,7 +61,7 @@ fn an_empty_table_needs_an_opt_in() {
 
 #[test]
 fn picks_from_an_empty_table_fail_like_an_outage() {
-    let table = Table::<SocketAddr>::builder("exchange")
+    let table = HostTable::<SocketAddr>::builder("exchange")
         .allow_empty()
         .build()
         .unwrap();
@@ -92,7 +94,7 @@ fn picks_from_an_empty_table_fail_like_an_outage() {
 
 #[test]
 fn removing_the_last_host_empties_the_table() {
-    let table = Table::new("one", [addr(1)]).unwrap();
+    let table = HostTable::new("one", [addr(1)]).unwrap();
     let events = Arc::new(Mutex::new(Vec::new()));
     let seen = events.clone();
     table.on_change(move |e| {

@@ -7,8 +7,8 @@ use std::sync::{mpsc, Arc};
 use std::thread;
 
 use lb_core::{
-    Backend, BackendId, Balancer, Context, Lease, LeaseHook, Order, Policy, Release, Snapshot,
-    Table,
+    Backend, BackendId, Balancer, Context, HostTable, Lease, LeaseHook, Order, Policy, Release,
+    Snapshot,
 };
 
 /// Scans from a rotating start; counts lease ends through a release hook.
@@ -69,7 +69,7 @@ fn leases_dropped_on_many_threads_leave_counts_at_zero() {
     let hosts: Vec<SocketAddr> = (1..=5)
         .map(|i| SocketAddr::from(([10, 0, 0, i], 80)))
         .collect();
-    let t = Table::new("t", hosts).unwrap();
+    let t = HostTable::new("t", hosts).unwrap();
     let b = Balancer::new(&t, Rotating::default());
     let ctx = Context::new();
     let mut leases: Vec<Lease<SocketAddr>> = (0..LEASES).map(|_| b.pick(&ctx).unwrap()).collect();
@@ -109,7 +109,7 @@ fn picks_and_drops_racing_on_many_threads() {
     let hosts: Vec<SocketAddr> = (1..=3)
         .map(|i| SocketAddr::from(([10, 0, 1, i], 80)))
         .collect();
-    let t = Table::new("t", hosts).unwrap();
+    let t = HostTable::new("t", hosts).unwrap();
     let b = Balancer::new(&t, Rotating::default());
     let workers: Vec<_> = (0..4)
         .map(|w| {

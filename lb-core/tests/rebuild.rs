@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
-use lb_core::{Backend, Balancer, Change, Context, Health, Order, Policy, Snapshot, Table};
+use lb_core::{Backend, Balancer, Change, Context, Health, HostTable, Order, Policy, Snapshot};
 
 /// How long a test waits for an event that must come before failing.
 const DEADLINE: Duration = Duration::from_secs(20);
@@ -53,7 +53,7 @@ impl Policy for Gate {
 
 #[test]
 fn a_health_change_does_not_wait_for_a_rebuild() {
-    let table = Table::new("t", [addr(1), addr(2), addr(3)]).unwrap();
+    let table = HostTable::new("t", [addr(1), addr(2), addr(3)]).unwrap();
     let (entered_tx, entered) = mpsc::channel();
     let (release, release_rx) = mpsc::channel();
     let gate = Gate {
@@ -119,7 +119,7 @@ fn a_health_change_does_not_wait_for_a_rebuild() {
 
 #[test]
 fn membership_changes_return_with_balancers_ready() {
-    let table = Table::new("t", [addr(1), addr(2)]).unwrap();
+    let table = HostTable::new("t", [addr(1), addr(2)]).unwrap();
     let (entered_tx, _entered) = mpsc::channel();
     let (_release, release_rx) = mpsc::channel();
     let balancer = Balancer::new(
@@ -151,7 +151,7 @@ impl Policy for Plain {
 
 #[test]
 fn concurrent_health_and_membership_writers_leave_balancers_current() {
-    let table = Table::new("t", [addr(1), addr(2), addr(3), addr(4)]).unwrap();
+    let table = HostTable::new("t", [addr(1), addr(2), addr(3), addr(4)]).unwrap();
     let balancers = [Balancer::new(&table, Plain), Balancer::new(&table, Plain)];
     let health: Vec<_> = (0..3)
         .map(|k| {

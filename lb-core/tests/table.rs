@@ -1,20 +1,20 @@
-//! `Table` and `Snapshot`: versions, per-host state across every kind of change, and
+//! `HostTable` and `Snapshot`: versions, per-host state across every kind of change, and
 //! the errors a caller can act on, with their messages.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use lb_core::{
-    Admin, Backend, BackendId, Balancer, Change, Context, Error, Health, Host, Order, Policy,
-    Snapshot, Table, Weight,
+    Admin, Backend, BackendId, Balancer, Change, Context, Error, Health, Host, HostTable, Order,
+    Policy, Snapshot, Weight,
 };
 
 fn addr(last: u8) -> SocketAddr {
     SocketAddr::from(([10, 0, 0, last], 443))
 }
 
-fn exchange() -> Arc<Table> {
-    Table::builder("exchange")
+fn exchange() -> Arc<HostTable> {
+    HostTable::builder("exchange")
         .host(Host::new("exchange1", addr(11)))
         .host(Host::new("exchange2", addr(12)).with_weight(2).unwrap())
         .host(Host::new("exchange3", addr(13)))
@@ -201,7 +201,7 @@ fn listeners_hear_each_change_in_order() {
 
 #[test]
 fn errors_say_what_was_expected() {
-    let empty = Table::<Host>::new("exchange", []).unwrap_err();
+    let empty = HostTable::<Host>::new("exchange", []).unwrap_err();
     assert_eq!(
         empty,
         Error::EmptyTable {
@@ -210,21 +210,21 @@ fn errors_say_what_was_expected() {
     );
     assert_eq!(
         empty.to_string(),
-        "table `exchange` has no hosts: give it at least one, or build it with `Table::builder(name).allow_empty()` if its hosts are added at run time"
+        "table `exchange` has no hosts: give it at least one, or build it with `HostTable::builder(name).allow_empty()` if its hosts are added at run time"
     );
 
-    let name = Table::new("", [addr(1)]).unwrap_err();
+    let name = HostTable::new("", [addr(1)]).unwrap_err();
     assert_eq!(
         name.to_string(),
         "invalid table name \"\": expected 1 to 64 characters"
     );
-    assert!(Table::new("x".repeat(65), [addr(1)]).is_err());
-    assert!(Table::new("x".repeat(64), [addr(1)]).is_ok());
+    assert!(HostTable::new("x".repeat(65), [addr(1)]).is_err());
+    assert!(HostTable::new("x".repeat(64), [addr(1)]).is_ok());
     // Characters, as the message says, not bytes (relay names count the same way).
-    assert!(Table::new("é".repeat(64), [addr(1)]).is_ok());
-    assert!(Table::new("é".repeat(65), [addr(1)]).is_err());
+    assert!(HostTable::new("é".repeat(64), [addr(1)]).is_ok());
+    assert!(HostTable::new("é".repeat(65), [addr(1)]).is_err());
 
-    let dup = Table::new("web", [addr(1), addr(2), addr(1)]).unwrap_err();
+    let dup = HostTable::new("web", [addr(1), addr(2), addr(1)]).unwrap_err();
     assert_eq!(
         dup,
         Error::DuplicateHost {
@@ -263,7 +263,7 @@ fn errors_say_what_was_expected() {
         format!("no host with id {unknown} in table `exchange`")
     );
 
-    let single = Table::new("one", [addr(1)]).unwrap();
+    let single = HostTable::new("one", [addr(1)]).unwrap();
     // No usable host: a typed error from the pick.
     single.set_admin_all(Admin::Disabled);
     let b = Balancer::new(&single, FirstUsable);
@@ -290,7 +290,7 @@ fn errors_say_what_was_expected() {
 
 #[test]
 fn initial_health_is_configurable() {
-    let t = Table::<SocketAddr>::builder("checked")
+    let t = HostTable::<SocketAddr>::builder("checked")
         .hosts([addr(1), addr(2)])
         .initial_health(Health::Unknown)
         .build()

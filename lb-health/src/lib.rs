@@ -8,14 +8,14 @@
 //! ejection time that ends by itself.
 //!
 //! ```no_run
-//! use lb_core::{Health, Table};
+//! use lb_core::{Health, HostTable};
 //! use lb_health::{EventKind, Monitor, Passive, Reason, SendExpect};
 //! use std::net::SocketAddr;
 //! use std::time::Duration;
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let hosts: Vec<SocketAddr> = vec!["10.0.0.11:25".parse()?, "10.0.0.12:25".parse()?];
-//! let table = Table::new("smtp", hosts)?;
+//! let table = HostTable::new("smtp", hosts)?;
 //!
 //! // relayd: `check send nothing expect "220*"`, `interval 10`, `timeout 200`, `retry 2`.
 //! let builder = Monitor::builder(table.clone())

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use lb_core::{Backend, BackendId, Health, Host, ListenerId, Table};
+use lb_core::{Backend, BackendId, Health, Host, IntoTable, ListenerId, Table};
 use parking_lot::Mutex;
 use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
@@ -37,12 +37,12 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 /// health is known the moment an operator enables them again.
 ///
 /// ```no_run
-/// use lb_core::Table;
+/// use lb_core::HostTable;
 /// use lb_health::{Http, Monitor};
 /// use std::time::Duration;
 ///
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-/// let table = Table::new("exchange", ["10.0.0.11:443".parse::<std::net::SocketAddr>()?])?;
+/// let table = HostTable::new("exchange", ["10.0.0.11:443".parse::<std::net::SocketAddr>()?])?;
 /// let builder = Monitor::builder(table)
 ///     .check(Http::code("/owa/healthcheck.htm", 200)?)
 ///     .port(80)
@@ -72,7 +72,7 @@ pub struct Monitor<B: Backend = Host> {
 ///   ([`keep_initial_health`](MonitorBuilder::keep_initial_health) keeps the table's);
 /// - an event stream of 256 events.
 pub struct MonitorBuilder<B: Backend = Host> {
-    table: Arc<Table<B>>,
+    table: Arc<dyn Table<B>>,
     check: Arc<dyn Check>,
     config: Config,
     keep_initial_health: bool,
@@ -82,7 +82,8 @@ pub struct MonitorBuilder<B: Backend = Host> {
 
 impl<B: Backend> Monitor<B> {
     /// Starts building a monitor of `table`.
-    pub fn builder(table: Arc<Table<B>>) -> MonitorBuilder<B> {
+    pub fn builder(table: impl IntoTable<B>) -> MonitorBuilder<B> {
+        let table = table.into_table();
         MonitorBuilder {
             table,
             check: Arc::new(Tcp),
@@ -148,7 +149,7 @@ impl<B: Backend> Monitor<B> {
     }
 
     /// The monitored table.
-    pub fn table(&self) -> &Arc<Table<B>> {
+    pub fn table(&self) -> &Arc<dyn Table<B>> {
         &self.shared.table
     }
 

@@ -39,7 +39,7 @@ use std::fmt;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use lb_core::{Backend, BackendId, Error, Host, ListenerId, Table};
+use lb_core::{Backend, BackendId, Error, Host, IntoTable, ListenerId, Table};
 use parking_lot::Mutex;
 use tokio::runtime::Handle;
 use tokio::time::Instant;
@@ -79,14 +79,14 @@ pub(crate) fn is_writing() -> bool {
 ///   last usable host.
 ///
 /// ```
-/// use lb_core::{Health, Table};
+/// use lb_core::{Health, HostTable};
 /// use lb_health::{Passive, Reason};
 /// use std::net::SocketAddr;
 /// use std::time::Duration;
 ///
 /// let a: SocketAddr = "10.0.0.11:25".parse()?;
 /// let b: SocketAddr = "10.0.0.12:25".parse()?;
-/// let table = Table::new("smtp", [a, b])?;
+/// let table = HostTable::new("smtp", [a, b])?;
 /// let passive = Passive::new(table.clone())
 ///     .with_threshold(2)?
 ///     .with_ejection_time(Duration::from_secs(5), Duration::from_secs(60))?;
@@ -108,7 +108,7 @@ pub struct Passive<B: Backend = Host> {
 }
 
 struct Inner<B: Backend> {
-    table: Arc<Table<B>>,
+    table: Arc<dyn Table<B>>,
     /// The table listener; removed when the last handle drops.
     listener: ListenerId,
     /// The runtime current at construction, for timers of reports made outside one.
@@ -122,7 +122,8 @@ struct Inner<B: Backend> {
 
 impl<B: Backend> Passive<B> {
     /// Passive health for `table`, with the defaults above.
-    pub fn new(table: Arc<Table<B>>) -> Self {
+    pub fn new(table: impl IntoTable<B>) -> Self {
+        let table = table.into_table();
         // A weak reference: the table must not keep us alive; the last handle's drop
         // removes the listener (`Inner`'s `Drop`).
         let inner = Arc::new_cyclic(|weak: &Weak<Inner<B>>| {
@@ -256,7 +257,7 @@ impl<B: Backend> Passive<B> {
             out
         };
         let text = format!("{reason}, ejected for {} s", Seconds(for_));
-        match self.inner.write(|t| t.eject(id, text)) {
+        match self.inner.write(|t| t.eject(id, text.into())) {
             Ok(true) => {}
             // Ejected meanwhile by someone else, or removed: not ours to end.
             _ => {
@@ -304,7 +305,7 @@ impl<B: Backend> Passive<B> {
     }
 
     /// The table this handle ejects from.
-    pub fn table(&self) -> &Arc<Table<B>> {
+    pub fn table(&self) -> &Arc<dyn Table<B>> {
         &self.inner.table
     }
 }
@@ -329,7 +330,7 @@ impl<B: Backend> Drop for Inner<B> {
             .map(|(id, _)| *id)
             .collect();
         for id in ours {
-            let _ = self.write(|t| t.end_ejection(id, "passive health dropped"));
+            let _ = self.write(|t| t.end_ejection(id, "passive health dropped".into()));
         }
     }
 }

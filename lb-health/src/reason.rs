@@ -16,7 +16,7 @@ use std::str::FromStr;
 /// [`Display`](fmt::Display) gives relayd's words: `"connect refused"`, `"connect
 /// timeout"`, `"read timeout"`, `"expect mismatch"`, `"http code mismatch"`, `"tls
 /// handshake failed"`, `"script failed"`, `"interval timeout"`, ... These strings are the
-/// `reason` of [`Table::set_health`](lb_core::Table::set_health) and of the monitor's
+/// `reason` of [`HostTable::set_health`](lb_core::HostTable::set_health) and of the monitor's
 /// events.
 ///
 /// ```

@@ -37,7 +37,7 @@ pub(crate) use supervisor::supervise;
 
 thread_local! {
     /// The id of the monitor writing a health change on this thread, so that its own
-    /// table listener can tell its changes from everyone else's. Table listeners run
+    /// table listener can tell its changes from everyone else's. HostTable listeners run
     /// synchronously inside `set_health`, on the writer's thread.
     static WRITING: Cell<u64> = const { Cell::new(0) };
 }
@@ -68,7 +68,7 @@ pub(crate) enum Command {
 /// State shared by a monitor's handle, tasks and table listener.
 pub(crate) struct Shared<B> {
     pub(crate) id: u64,
-    pub(crate) table: Arc<Table<B>>,
+    pub(crate) table: Arc<dyn Table<B>>,
     pub(crate) check: Arc<dyn Check>,
     pub(crate) config: Config,
     pub(crate) hosts: Mutex<HashMap<BackendId, HostRecord>>,
@@ -266,7 +266,7 @@ impl<B: Backend> Shared<B> {
             let previous = WRITING.replace(self.id);
             let _ = self
                 .table
-                .end_ejection(id, format!("{} ok", self.check.name()));
+                .end_ejection(id, format!("{} ok", self.check.name()).into());
             WRITING.set(previous);
         }
         let decision = {

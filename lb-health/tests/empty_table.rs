@@ -10,13 +10,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{event_to, servers};
-use lb_core::{Backend, Health, Host, Table};
+use lb_core::{Backend, Health, Host, HostTable};
 use lb_health::{Demotion, Monitor, Passive, Reason, Tcp};
 
 const WITHIN: Duration = Duration::from_secs(10);
 
-fn empty_table() -> Arc<Table> {
-    Table::builder("dynamic").allow_empty().build().unwrap()
+fn empty_table() -> Arc<HostTable> {
+    HostTable::builder("dynamic").allow_empty().build().unwrap()
 }
 
 #[tokio::test]

@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use common::{event_of, event_to, servers};
-use lb_core::{Health, Table};
+use lb_core::{Health, HostTable};
 use lb_health::{EventKind, Monitor, Passive, Reason, Script, Source};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
@@ -39,7 +39,7 @@ async fn rebind(addr: SocketAddr) -> TcpListener {
 async fn active_checks_alone_down_within_interval_plus_timeout_and_up_within_interval() {
     let _turn = PORTS.lock().await;
     let (listener, addr) = servers::listener().await;
-    let table = Table::new("smtp", [addr]).unwrap();
+    let table = HostTable::new("smtp", [addr]).unwrap();
     let builder = Monitor::builder(table.clone())
         .interval(INTERVAL)
         .timeout(TIMEOUT);
@@ -84,7 +84,7 @@ async fn passive_ejects_at_the_first_failed_connect_and_a_check_ends_it() {
     let interval = Duration::from_secs(10);
     let (listener, addr) = servers::listener().await;
     let (_other, other) = servers::listener().await;
-    let table = Table::new("smtp", [addr, other]).unwrap();
+    let table = HostTable::new("smtp", [addr, other]).unwrap();
     let builder = Monitor::builder(table.clone())
         .interval(interval)
         .timeout(TIMEOUT);
@@ -140,7 +140,7 @@ async fn n_refused_connects_eject_and_a_check_ends_it() {
     let _turn = PORTS.lock().await;
     let (listener, addr) = servers::listener().await;
     let (_other, other) = servers::listener().await;
-    let table = Table::new("pop3", [addr, other]).unwrap();
+    let table = HostTable::new("pop3", [addr, other]).unwrap();
     let builder = Monitor::builder(table.clone())
         .interval(INTERVAL)
         .timeout(TIMEOUT);
@@ -177,7 +177,7 @@ async fn a_script_past_the_timeout_takes_the_host_down() {
     let _turn = PORTS.lock().await;
     // Real time: a child process runs outside tokio's clock.
     let host: SocketAddr = "127.0.0.1:25".parse().unwrap();
-    let table = Table::new("scripted", [host]).unwrap();
+    let table = HostTable::new("scripted", [host]).unwrap();
     let builder = Monitor::builder(table.clone())
         .check(Script::new("sh").args(["-c", "sleep 30"]))
         .interval(Duration::from_secs(10))

@@ -5,11 +5,11 @@ use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use lb_core::{Backend, Table};
+use lb_core::{Backend, HostTable};
 use lb_health::{Error, Monitor};
 
-fn table() -> std::sync::Arc<Table<SocketAddr>> {
-    Table::new("t", ["127.0.0.1:1".parse::<SocketAddr>().unwrap()]).unwrap()
+fn table() -> std::sync::Arc<HostTable<SocketAddr>> {
+    HostTable::new("t", ["127.0.0.1:1".parse::<SocketAddr>().unwrap()]).unwrap()
 }
 
 fn setting(e: Error) -> &'static str {
@@ -60,7 +60,7 @@ impl Backend for Named {
 
 #[tokio::test]
 async fn hosts_need_an_address() {
-    let t = Table::new("svc", [Named("inner")]).unwrap();
+    let t = HostTable::new("svc", [Named("inner")]).unwrap();
     let err = Monitor::builder(t).start().unwrap_err();
     assert_eq!(
         err,
@@ -78,7 +78,7 @@ async fn the_longest_durations_do_not_overflow_the_clock() {
     let addr = listener.local_addr().unwrap();
     let probe = lb_health::Probe::new(addr, Duration::MAX);
     assert!(probe.deadline() > tokio::time::Instant::now() + Duration::from_secs(86_400));
-    let table = Table::new("t", [addr]).unwrap();
+    let table = HostTable::new("t", [addr]).unwrap();
     let builder = Monitor::builder(table)
         .interval(Duration::MAX)
         .timeout(Duration::MAX - Duration::from_secs(1));

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use common::event_to;
 use futures_util::future::BoxFuture;
-use lb_core::{Health, Table};
+use lb_core::{Health, HostTable};
 use lb_health::{Check, Monitor, Outcome, Probe, Reason, Source};
 use tokio::time::Instant;
 
@@ -41,9 +41,9 @@ impl Check for Panicky {
     }
 }
 
-fn table() -> Arc<Table> {
+fn table() -> Arc<HostTable> {
     let addr: SocketAddr = "10.0.0.1:443".parse().unwrap();
-    Table::new("owa", [lb_core::Host::from(addr)]).unwrap()
+    HostTable::new("owa", [lb_core::Host::from(addr)]).unwrap()
 }
 
 /// `retry` 2 and a check that panics five times: down at the third panic (t = 2 s),

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use common::next_event;
 use common::scripted::{Scripted, Step};
-use lb_core::{Health, Table};
+use lb_core::{Health, HostTable};
 use lb_health::{Demotion, HostEvent, Monitor, Reason, Source};
 use parking_lot::Mutex;
 use tokio::sync::broadcast;
@@ -54,7 +54,7 @@ async fn retry_needs_n_plus_one_failures() {
     //   t:      0 1 2 3 4 5 6 7 8 9
     //   check:  F F F S F F S F F F
     //   health: ? ? D U U U U U U D
-    let table = Table::new("t", [addr(1)]).unwrap();
+    let table = HostTable::new("t", [addr(1)]).unwrap();
     let check = Scripted::new();
     use Step::Ok as S;
     check.plan(
@@ -99,7 +99,7 @@ async fn rise_needs_m_successes() {
     //   t:      0 1 2 3 4 5 6 7 8
     //   check:  F S S F S S S F S
     //   health: D D D D D D U D D
-    let table = Table::new("t", [addr(1)]).unwrap();
+    let table = HostTable::new("t", [addr(1)]).unwrap();
     let check = Scripted::new();
     use Step::Ok as S;
     check.plan(addr(1), [REFUSED, S, S, REFUSED, S, S, S, REFUSED, S]);
@@ -128,7 +128,7 @@ async fn rise_needs_m_successes() {
 
 #[tokio::test(start_paused = true)]
 async fn a_hanging_check_is_an_interval_timeout() {
-    let table = Table::new("t", [addr(1)]).unwrap();
+    let table = HostTable::new("t", [addr(1)]).unwrap();
     let check = Scripted::new();
     check.plan(addr(1), [Step::Hang]);
     let origin = Instant::now();
@@ -160,7 +160,7 @@ async fn a_hanging_check_is_an_interval_timeout() {
 
 #[tokio::test(start_paused = true)]
 async fn unknown_outcomes_apply_at_once() {
-    let table = Table::new("t", [addr(1)]).unwrap();
+    let table = HostTable::new("t", [addr(1)]).unwrap();
     let check = Scripted::new();
     check.plan(addr(1), [Step::Ok, Step::Unknown, Step::Ok]);
     let origin = Instant::now();
@@ -184,7 +184,7 @@ async fn unknown_outcomes_apply_at_once() {
 async fn checks_spread_across_the_interval() {
     // Four hosts, interval 1 s: all at t = 0, then host i at k - i/4 s.
     let hosts: Vec<SocketAddr> = (1..=4).map(addr).collect();
-    let table = Table::new("t", hosts.clone()).unwrap();
+    let table = HostTable::new("t", hosts.clone()).unwrap();
     let check = Scripted::new();
     let origin = Instant::now();
     let _monitor = Monitor::builder(table)
@@ -223,7 +223,7 @@ async fn checks_spread_across_the_interval() {
 async fn fast_interval_while_down_or_failing() {
     // interval 10 s, fast 1 s, retry 1. Checks: t=0 ok; t=10 fail (failing: fast);
     // t=11 fail -> down; t=12 fail; t=13 ok -> up (normal again); next at t=20.
-    let table = Table::new("t", [addr(1)]).unwrap();
+    let table = HostTable::new("t", [addr(1)]).unwrap();
     let check = Scripted::new();
     check.plan(addr(1), [Step::Ok, REFUSED, REFUSED, REFUSED, Step::Ok]);
     let origin = Instant::now();
@@ -246,7 +246,7 @@ async fn fast_interval_while_down_or_failing() {
 
 #[tokio::test(start_paused = true)]
 async fn keep_initial_health_lets_traffic_flow() {
-    let table = Table::new("t", [addr(1)]).unwrap();
+    let table = HostTable::new("t", [addr(1)]).unwrap();
     let check = Scripted::new();
     check.plan(addr(1), [REFUSED, REFUSED]);
     let origin = Instant::now();
@@ -268,7 +268,7 @@ async fn keep_initial_health_lets_traffic_flow() {
 
 #[tokio::test(start_paused = true)]
 async fn demote_when_no_host_is_left_and_restore() {
-    let table = Table::new("t", [addr(1), addr(2)]).unwrap();
+    let table = HostTable::new("t", [addr(1), addr(2)]).unwrap();
     let check = Scripted::new();
     check.plan(addr(1), [REFUSED, REFUSED, Step::Ok]);
     check.plan(addr(2), [Step::Ok, REFUSED, REFUSED]);
@@ -296,7 +296,7 @@ async fn demote_when_no_host_is_left_and_restore() {
 
 #[tokio::test(start_paused = true)]
 async fn external_marks_are_counted_and_reset_rise() {
-    let table = Table::new("t", [addr(1)]).unwrap();
+    let table = HostTable::new("t", [addr(1)]).unwrap();
     let check = Scripted::new();
     let origin = Instant::now();
     let builder = Monitor::builder(table.clone())
@@ -336,7 +336,7 @@ async fn external_marks_are_counted_and_reset_rise() {
 #[tokio::test(start_paused = true)]
 async fn shutdown_and_drop_end_every_task() {
     for by_drop in [false, true] {
-        let table = Table::new("t", [addr(1), addr(2)]).unwrap();
+        let table = HostTable::new("t", [addr(1), addr(2)]).unwrap();
         let check = Scripted::new();
         check.plan(addr(1), [Step::Hang]);
         let monitor = Monitor::builder(table.clone())
@@ -375,7 +375,7 @@ async fn shutdown_and_drop_end_every_task() {
 
 #[tokio::test(start_paused = true)]
 async fn added_hosts_are_checked_and_removed_ones_are_not() {
-    let table = Table::new("t", [addr(1)]).unwrap();
+    let table = HostTable::new("t", [addr(1)]).unwrap();
     let check = Scripted::new();
     let monitor = Monitor::builder(table.clone())
         .check(check.clone())

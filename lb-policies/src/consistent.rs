@@ -75,12 +75,12 @@
 //! slot.
 //!
 //! ```
-//! use lb_core::{Balancer, Context, Health, Table};
+//! use lb_core::{Balancer, Context, Health, HostTable};
 //! use lb_policies::Consistent;
 //! use std::net::SocketAddr;
 //!
 //! let hosts: Vec<SocketAddr> = (1..=4).map(|i| format!("10.0.0.{i}:443").parse().unwrap()).collect();
-//! let table = Table::new("exchange", hosts)?;
+//! let table = HostTable::new("exchange", hosts)?;
 //! let balancer = Balancer::new(&table, Consistent::new());
 //! let client = Context::from_client("198.51.100.7:50000".parse()?);
 //! let home = balancer.pick(&client)?.id();
@@ -212,10 +212,10 @@ impl Consistent {
 /// snapshot until the membership changes.
 #[derive(Clone)]
 pub struct ConsistentPlan {
-    table: Arc<Table>,
+    table: Arc<HostTable>,
 }
 
-struct Table {
+struct HostTable {
     membership: u64,
     size: u64,
     slots: Slots,
@@ -317,7 +317,7 @@ impl Policy for Consistent {
             "consistent table built"
         );
         ConsistentPlan {
-            table: Arc::new(Table {
+            table: Arc::new(HostTable {
                 membership: snap.membership_version(),
                 size: size as u64,
                 slots,

@@ -32,12 +32,12 @@ use crate::load::Load;
 /// [module docs](self).
 ///
 /// ```
-/// use lb_core::{Balancer, Context, Table};
+/// use lb_core::{Balancer, Context, HostTable};
 /// use lb_policies::LeastStates;
 /// use std::net::SocketAddr;
 ///
 /// let hosts: Vec<SocketAddr> = vec!["10.0.0.1:80".parse().unwrap(), "10.0.0.2:80".parse().unwrap()];
-/// let table = Table::new("web", hosts.clone()).unwrap();
+/// let table = HostTable::new("web", hosts.clone()).unwrap();
 /// let balancer = Balancer::new(&table, LeastStates::new());
 /// let first = balancer.pick(&Context::new()).unwrap();
 /// // The first host is busy now: the next pick goes to the other one.
@@ -107,7 +107,7 @@ mod tests {
     #[test]
     fn equal_hosts_take_turns() {
         // All at 0 states, leases dropped at once: the rotating start shares them out.
-        let b = Balancer::new(&table(&[1, 1, 1]), LeastStates::new());
+        let b = Balancer::new(table(&[1, 1, 1]), LeastStates::new());
         assert_eq!(picks(&b, 6), [0, 1, 2, 0, 1, 2]);
     }
 

@@ -8,12 +8,12 @@
 //! table changes, so a pick takes no lock and allocates nothing.
 //!
 //! ```
-//! use lb_core::{Balancer, Context, Health, Table};
+//! use lb_core::{Balancer, Context, Health, HostTable};
 //! use lb_policies::RoundRobin;
 //! use std::net::SocketAddr;
 //!
 //! let hosts: Vec<SocketAddr> = vec!["10.0.0.11:443".parse()?, "10.0.0.12:443".parse()?];
-//! let table = Table::new("exchange", hosts)?;
+//! let table = HostTable::new("exchange", hosts)?;
 //! let balancer = Balancer::new(&table, RoundRobin::new());
 //! let lease = balancer.pick(&Context::new())?; // counts one state until dropped
 //! assert_eq!(lease.name(), "10.0.0.11:443");

@@ -27,12 +27,12 @@ use crate::sample::Sampler;
 /// Power of two choices over the usable hosts, weighted. See the [module docs](self).
 ///
 /// ```
-/// use lb_core::{Balancer, Context, Table};
+/// use lb_core::{Balancer, Context, HostTable};
 /// use lb_policies::PowerOfTwo;
 /// use std::net::SocketAddr;
 ///
 /// let hosts: Vec<SocketAddr> = vec!["10.0.0.1:80".parse().unwrap(), "10.0.0.2:80".parse().unwrap()];
-/// let table = Table::new("web", hosts).unwrap();
+/// let table = HostTable::new("web", hosts).unwrap();
 /// let balancer = Balancer::new(&table, PowerOfTwo::with_seed(1));
 /// // With two hosts both are always drawn: a busy one is never chosen over an idle one.
 /// let first = balancer.pick(&Context::new()).unwrap();

@@ -28,12 +28,12 @@ use crate::sample::Sampler;
 /// [module docs](self).
 ///
 /// ```
-/// use lb_core::{Balancer, Context, Table};
+/// use lb_core::{Balancer, Context, HostTable};
 /// use lb_policies::Random;
 /// use std::net::SocketAddr;
 ///
 /// let hosts: Vec<SocketAddr> = vec!["10.0.0.1:80".parse().unwrap(), "10.0.0.2:80".parse().unwrap()];
-/// let table = Table::new("web", hosts.clone()).unwrap();
+/// let table = HostTable::new("web", hosts.clone()).unwrap();
 /// let balancer = Balancer::new(&table, Random::with_seed(42));
 /// let lease = balancer.pick(&Context::new()).unwrap();
 /// assert!(hosts.contains(lease.backend()));
@@ -108,9 +108,9 @@ mod tests {
 
     #[test]
     fn seeded_picks_repeat() {
-        let a = Balancer::new(&table(&[1, 1, 1, 1]), Random::with_seed(9));
-        let b = Balancer::new(&table(&[1, 1, 1, 1]), Random::with_seed(9));
-        let c = Balancer::new(&table(&[1, 1, 1, 1]), Random::with_seed(10));
+        let a = Balancer::new(table(&[1, 1, 1, 1]), Random::with_seed(9));
+        let b = Balancer::new(table(&[1, 1, 1, 1]), Random::with_seed(9));
+        let c = Balancer::new(table(&[1, 1, 1, 1]), Random::with_seed(10));
         assert_eq!(picks(&a, 50), picks(&b, 50));
         assert_ne!(picks(&a, 50), picks(&c, 50));
     }
@@ -143,7 +143,7 @@ mod tests {
     fn failover_is_a_second_draw_then_the_scan() {
         // Three equal hosts: the first two candidates are distinct draws, the third is
         // the host after the second one in configuration order.
-        let b = Balancer::new(&table(&[1, 1, 1]), Random::with_seed(5));
+        let b = Balancer::new(table(&[1, 1, 1]), Random::with_seed(5));
         for _ in 0..20 {
             let c = candidates(&b);
             assert_eq!(c.len(), 3);
@@ -155,7 +155,7 @@ mod tests {
     #[test]
     fn heavy_host_gets_its_share() {
         // weights 9:1 -> about 900 of 1000 picks on host 0 (binomial sd ~ 9.5).
-        let b = Balancer::new(&table(&[9, 1]), Random::with_seed(77));
+        let b = Balancer::new(table(&[9, 1]), Random::with_seed(77));
         let heavy = picks(&b, 1000).iter().filter(|&&i| i == 0).count();
         assert!((850..=950).contains(&heavy), "{heavy}");
     }

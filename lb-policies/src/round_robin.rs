@@ -53,13 +53,13 @@ pub const MAX_SKIP: usize = 1024;
 /// [module docs](self).
 ///
 /// ```
-/// use lb_core::{Balancer, Context, Health, Table};
+/// use lb_core::{Balancer, Context, Health, HostTable};
 /// use lb_policies::RoundRobin;
 /// use std::net::SocketAddr;
 ///
 /// let hosts: Vec<SocketAddr> = ["10.0.0.1:80", "10.0.0.2:80", "10.0.0.3:80"]
 ///     .iter().map(|a| a.parse().unwrap()).collect();
-/// let table = Table::new("web", hosts.clone()).unwrap();
+/// let table = HostTable::new("web", hosts.clone()).unwrap();
 /// let balancer = Balancer::new(&table, RoundRobin::new());
 /// table.set_health(table.snapshot().id(1), Health::Down, "check failed").unwrap();
 /// let picks: Vec<SocketAddr> = (0..4)

@@ -34,12 +34,12 @@
 //! contexts go to the same host: a documented, deterministic fallback.
 //!
 //! ```
-//! use lb_core::{Balancer, Context, HashKey, Table};
+//! use lb_core::{Balancer, Context, HashKey, HostTable};
 //! use lb_policies::source_hash::SourceHash;
 //! use std::net::SocketAddr;
 //!
 //! let hosts: Vec<SocketAddr> = (1..=5).map(|i| format!("10.0.0.{i}:80").parse().unwrap()).collect();
-//! let table = Table::new("web", hosts)?;
+//! let table = HostTable::new("web", hosts)?;
 //! let key: HashKey = "0x000102030405060708090a0b0c0d0e0f".parse()?;
 //! let balancer = Balancer::new(&table, SourceHash::with_key(key));
 //! let lease = balancer.pick(&Context::from_client("192.0.2.10:40000".parse()?))?;

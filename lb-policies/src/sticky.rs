@@ -105,7 +105,7 @@
 //! source (or at build time with [`StickyBuilder::reserve_ipv6`]).
 //!
 //! ```
-//! use lb_core::{Backend, Balancer, Context, Order, Policy, Snapshot, Table};
+//! use lb_core::{Backend, Balancer, Context, Order, Policy, Snapshot, HostTable};
 //! use lb_policies::sticky::StickyAddress;
 //! use std::net::SocketAddr;
 //!
@@ -121,7 +121,7 @@
 //! }
 //!
 //! let hosts: Vec<SocketAddr> = vec!["10.0.0.1:443".parse()?, "10.0.0.2:443".parse()?];
-//! let table = Table::new("owa", hosts)?;
+//! let table = HostTable::new("owa", hosts)?;
 //! let balancer = Balancer::new(&table, StickyAddress::new(Turns::default()));
 //! let alice = Context::from_client("192.0.2.1:50000".parse()?);
 //! let first = balancer.pick(&alice)?;

@@ -3,21 +3,21 @@
 
 use std::sync::Arc;
 
-use lb_core::{Balancer, Context, Health, Host, Policy, Table};
+use lb_core::{Balancer, Context, Health, Host, HostTable, Policy};
 
 /// A table `t` with one host per weight, named `h0`, `h1`, ..., all up.
-pub(crate) fn table(weights: &[u64]) -> Arc<Table> {
+pub(crate) fn table(weights: &[u64]) -> Arc<HostTable> {
     let hosts = weights.iter().enumerate().map(|(i, &w)| {
         let addr = std::net::SocketAddr::from(([10, 0, 0, 1], 8000 + i as u16));
         Host::new(format!("h{i}"), addr)
             .with_weight(w)
             .expect("test weights are valid")
     });
-    Table::new("t", hosts).expect("test tables are valid")
+    HostTable::new("t", hosts).expect("test tables are valid")
 }
 
 /// Marks the host at `index` down.
-pub(crate) fn down(table: &Table, index: usize) {
+pub(crate) fn down(table: &HostTable, index: usize) {
     let id = table.snapshot().id(index);
     table
         .set_health(id, Health::Down, "test")
@@ -25,7 +25,7 @@ pub(crate) fn down(table: &Table, index: usize) {
 }
 
 /// Marks the host at `index` up.
-pub(crate) fn up(table: &Table, index: usize) {
+pub(crate) fn up(table: &HostTable, index: usize) {
     let id = table.snapshot().id(index);
     table
         .set_health(id, Health::Up, "test")
@@ -33,7 +33,10 @@ pub(crate) fn up(table: &Table, index: usize) {
 }
 
 /// The configured index of the host a lease is on.
-pub(crate) fn index_of(table: &Table, lease: &lb_core::Lease<Host>) -> usize {
+pub(crate) fn index_of<T: lb_core::Table + ?Sized>(
+    table: &Arc<T>,
+    lease: &lb_core::Lease<Host>,
+) -> usize {
     table
         .snapshot()
         .index_of(lease.id())

@@ -6,7 +6,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use lb_core::{Balancer, Context, Host, Table};
+use lb_core::{Balancer, Context, Host, HostTable};
 use lb_policies::Consistent;
 
 const DATA: &str = include_str!("data/consistent_1000.txt");
@@ -49,7 +49,7 @@ fn pinned() -> Vec<(IpAddr, String)> {
 fn mapping_of_1000_addresses_is_pinned() {
     let pinned = pinned();
     assert_eq!(pinned.len(), 1000);
-    let table = Table::new("golden", hosts()).unwrap();
+    let table = HostTable::new("golden", hosts()).unwrap();
     let balancer = Balancer::new(&table, Consistent::new());
     assert_eq!(balancer.with_plan(|_, p| p.table_size()), 65_537);
     for (i, (addr, host)) in pinned.iter().enumerate() {
@@ -84,7 +84,7 @@ fn pinned_mapping_follows_the_weights() {
     // Weights 1 1 1 2 1 1 3 1 (total 11): about 91 of the 1000 pinned clients per
     // weight unit. `Consistent` itself places them, and gives exactly the shares the
     // pinned file holds.
-    let table = Table::new("golden", hosts()).unwrap();
+    let table = HostTable::new("golden", hosts()).unwrap();
     let balancer = Balancer::new(&table, Consistent::new());
     let got = shares(&balancer, (0..1000).map(address));
     assert_eq!(
@@ -119,7 +119,7 @@ fn pinned_mapping_follows_the_weights() {
 fn host_order_does_not_change_the_mapping() {
     let mut reversed = hosts();
     reversed.reverse();
-    let table = Table::new("golden", reversed).unwrap();
+    let table = HostTable::new("golden", reversed).unwrap();
     let balancer = Balancer::new(&table, Consistent::new());
     for (addr, host) in pinned() {
         let ctx = Context::from_client(SocketAddr::new(addr, 1));

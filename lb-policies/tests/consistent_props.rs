@@ -8,7 +8,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-use lb_core::{BackendId, Balancer, Context, Health, Host, Policy, Table};
+use lb_core::{BackendId, Balancer, Context, Health, Host, HostTable, Policy};
 use lb_policies::{Consistent, ConsistentPlan};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed};
@@ -83,7 +83,7 @@ fn plan_of(hosts: Vec<Host>) -> (ConsistentPlan, Vec<BackendId>) {
 }
 
 fn sized_plan_of(hosts: Vec<Host>, size: Option<usize>) -> (ConsistentPlan, Vec<BackendId>) {
-    let snap = Table::new("t", hosts).unwrap().snapshot();
+    let snap = HostTable::new("t", hosts).unwrap().snapshot();
     let policy = match size {
         Some(m) => Consistent::new().with_table_size(m).unwrap(),
         None => Consistent::new(),
@@ -142,7 +142,7 @@ proptest! {
     #[test]
     fn health_change_moves_only_the_failed_hosts_keys(n in 2usize..=64, down in 0usize..64, seed in 0u32..1000) {
         let down = down % n;
-        let table = Table::new("t", hosts(n, seed, &[])).unwrap();
+        let table = HostTable::new("t", hosts(n, seed, &[])).unwrap();
         let balancer = Balancer::new(&table, Consistent::new());
         let keys = (15 * n * (n - 1)).max(2000) as u32;
         let before: Vec<BackendId> = (0..keys).map(|k| pick(&balancer, &client(k))).collect();
@@ -246,7 +246,7 @@ fn weighted_failover_follows_weights() {
     // Weights 1..=6; host 0 down. Its keys land on each survivor in proportion to the
     // survivor's weight: chi-square against shares 2/20, 3/20, ..., 6/20.
     let weights = [1u16, 2, 3, 4, 5, 6];
-    let table = Table::new("t", hosts(6, 11, &weights)).unwrap();
+    let table = HostTable::new("t", hosts(6, 11, &weights)).unwrap();
     let balancer = Balancer::new(&table, Consistent::new());
     let keys = 60_000;
     let gone = table.snapshot().id(0);
@@ -274,7 +274,7 @@ fn weighted_failover_follows_weights() {
 fn many_hosts_down_still_picks_a_usable_host_fast() {
     // 32 hosts, all but two down: most keys exhaust their probes and take the uniform
     // fallback over the two survivors; every pick is usable.
-    let table = Table::new("t", hosts(32, 5, &[])).unwrap();
+    let table = HostTable::new("t", hosts(32, 5, &[])).unwrap();
     let balancer = Balancer::new(&table, Consistent::new());
     let snap = table.snapshot();
     let (a, b) = (snap.id(4), snap.id(20));

@@ -85,8 +85,8 @@ fn random_with_the_thread_rng_follows_weights() {
     // Random::new() draws from fastrand's thread-local generator: seed it for this
     // test thread so the test is reproducible.
     fastrand::seed(0x5eed);
-    assert_fits_weights(&Balancer::new(&table(&[1; 7]), Random::new()));
-    assert_fits_weights(&Balancer::new(&table(&[100, 1, 10, 1000]), Random::new()));
+    assert_fits_weights(&Balancer::new(table(&[1; 7]), Random::new()));
+    assert_fits_weights(&Balancer::new(table(&[100, 1, 10, 1000]), Random::new()));
 }
 
 #[test]
@@ -94,10 +94,10 @@ fn idle_p2c_follows_weights() {
     // With every lease dropped at once all loads are 0: P2C keeps its first draw,
     // which is weighted.
     assert_fits_weights(&Balancer::new(
-        &table(&[4, 1, 1, 2]),
+        table(&[4, 1, 1, 2]),
         PowerOfTwo::with_seed(99),
     ));
-    assert_fits_weights(&Balancer::new(&table(&[1; 5]), PowerOfTwo::with_seed(98)));
+    assert_fits_weights(&Balancer::new(table(&[1; 5]), PowerOfTwo::with_seed(98)));
 }
 
 /// Weights, and which hosts are down (at least one host stays up).

@@ -6,7 +6,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use lb_core::{Admin, Backend, Balancer, Context, Error, Health, Host, Lease, Policy, Table};
+use lb_core::{Admin, Backend, Balancer, Context, Error, Health, Host, HostTable, Lease, Policy};
 use lb_policies::{
     Consistent, LeastStates, LoadBalance, PowerOfTwo, Random, RoundRobin, SourceHash, StickyAddress,
 };
@@ -19,8 +19,8 @@ fn host(k: u8) -> Host {
         .expect("weights 1..=3 are valid")
 }
 
-fn empty_table() -> Arc<Table> {
-    Table::builder("dynamic")
+fn empty_table() -> Arc<HostTable> {
+    HostTable::builder("dynamic")
         .allow_empty()
         .build()
         .expect("an empty table is allowed")

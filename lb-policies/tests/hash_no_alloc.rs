@@ -6,7 +6,7 @@ mod alloc_support;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use lb_core::{Backend, Balancer, Context, Health, Policy, Table};
+use lb_core::{Backend, Balancer, Context, Health, HostTable, Policy};
 use lb_policies::{Consistent, LoadBalance, SourceHash};
 
 #[global_allocator]
@@ -39,10 +39,10 @@ fn allocations_of_picks<P: Policy, B: Backend>(balancer: &Balancer<P, B>) -> u64
     allocations() - before
 }
 
-fn table(n: usize) -> std::sync::Arc<Table<SocketAddr>> {
+fn table(n: usize) -> std::sync::Arc<HostTable<SocketAddr>> {
     let hosts =
         (0..n).map(|i| SocketAddr::new(IpAddr::V4(Ipv4Addr::from(0x0a00_0001 + i as u32)), 80));
-    Table::new("t", hosts).unwrap()
+    HostTable::new("t", hosts).unwrap()
 }
 
 #[test]

@@ -7,7 +7,7 @@ mod alloc_support;
 
 use std::net::SocketAddr;
 
-use lb_core::{Admin, Balancer, Context, Error, Health, Host, Policy, Table};
+use lb_core::{Admin, Balancer, Context, Error, Health, Host, HostTable, Policy};
 use lb_policies::{
     Consistent, LeastStates, LoadBalance, PowerOfTwo, Random, RoundRobin, SourceHash, StickyAddress,
 };
@@ -18,14 +18,14 @@ static GLOBAL: alloc_support::Counting = alloc_support::Counting;
 use alloc_support::allocations;
 
 /// 64 hosts with weights 1..=4, host 5 down, one lease held on every usable host.
-fn prepared_table() -> std::sync::Arc<Table> {
+fn prepared_table() -> std::sync::Arc<HostTable> {
     let hosts = (0..64u16).map(|i| {
         let addr = SocketAddr::from(([10, 0, 0, 1], 8000 + i));
         Host::new(format!("h{i}"), addr)
             .with_weight(u64::from(i % 4 + 1))
             .expect("valid weight")
     });
-    let table = Table::new("t", hosts).expect("valid table");
+    let table = HostTable::new("t", hosts).expect("valid table");
     let id = table.snapshot().id(5);
     table
         .set_health(id, Health::Down, "test")
@@ -73,7 +73,7 @@ fn picks_allocate_nothing() {
 
 #[test]
 fn unweighted_round_robin_allocates_nothing() {
-    let table = Table::new(
+    let table = HostTable::new(
         "t",
         (0..8u16).map(|i| SocketAddr::from(([10, 0, 0, 2], 80 + i))),
     )
@@ -148,7 +148,7 @@ fn failed_picks_allocate_nothing() {
 
 /// Allocations made by 10 000 failed picks through `policy` on a table with no hosts.
 fn allocations_on_empty<P: Policy>(policy: P) -> u64 {
-    let table = Table::<Host>::builder("t")
+    let table = HostTable::<Host>::builder("t")
         .allow_empty()
         .build()
         .expect("an empty table is allowed");

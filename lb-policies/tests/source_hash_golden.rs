@@ -42,7 +42,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use lb_core::{Balancer, Context, HashKey, Health, Table};
+use lb_core::{Balancer, Context, HashKey, Health, HostTable};
 use lb_policies::{LoadBalance, SourceHash};
 
 #[rustfmt::skip]
@@ -74,11 +74,11 @@ fn key() -> HashKey {
     "0x000102030405060708090a0b0c0d0e0f".parse().unwrap()
 }
 
-fn five_hosts_1_and_3_down() -> Arc<Table<SocketAddr>> {
+fn five_hosts_1_and_3_down() -> Arc<HostTable<SocketAddr>> {
     let hosts: Vec<SocketAddr> = (1..=5)
         .map(|i| format!("10.0.0.{i}:80").parse().unwrap())
         .collect();
-    let table = Table::new("relayd", hosts).unwrap();
+    let table = HostTable::new("relayd", hosts).unwrap();
     for i in [1, 3] {
         let id = table.snapshot().id(i);
         table.set_health(id, Health::Down, "check failed").unwrap();
@@ -113,7 +113,7 @@ fn every_host_up_takes_the_first_try() {
     let hosts: Vec<SocketAddr> = (1..=5)
         .map(|i| format!("10.0.0.{i}:80").parse().unwrap())
         .collect();
-    let table = Table::new("relayd", hosts).unwrap();
+    let table = HostTable::new("relayd", hosts).unwrap();
     let balancer = Balancer::new(&table, SourceHash::with_key(key()));
     for (addr, p, _, _) in PICKS {
         let lease = balancer.pick(&client(addr)).unwrap();

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lb_core::{
-    Admin, Backend, Balancer, Context, Error, Health, ManualClock, Policy, SystemClock, Table,
+    Admin, Backend, Balancer, Context, Error, Health, HostTable, ManualClock, Policy, SystemClock,
 };
 use lb_policies::sticky::{StickyAddress, StickyStats};
 use lb_policies::{LeastStates, PowerOfTwo, Random, RoundRobin};
@@ -19,8 +19,8 @@ use sticky_support::{client, client_ip, host, hosts, Steer};
 type Sticky = StickyAddress<Steer, ManualClock>;
 type Bal = Arc<Balancer<Sticky, SocketAddr>>;
 
-fn setup(n: u8, timeout: Duration) -> (Arc<Table<SocketAddr>>, Bal, Steer, ManualClock) {
-    let table = Table::new("sticky", hosts(n)).unwrap();
+fn setup(n: u8, timeout: Duration) -> (Arc<HostTable<SocketAddr>>, Bal, Steer, ManualClock) {
+    let table = HostTable::new("sticky", hosts(n)).unwrap();
     let steer = Steer::default();
     let clock = ManualClock::new();
     let sticky = StickyAddress::builder(steer.clone())
@@ -115,7 +115,7 @@ fn same_host_across_membership_changes() {
 fn round_robin_placements_then_stickiness() {
     // RoundRobin alone: 1 2 3 1 2 3 ...; wrapped, each client keeps its first host,
     // and hits do not turn the cursor: only placements do.
-    let table = Table::new("rr", hosts(3)).unwrap();
+    let table = HostTable::new("rr", hosts(3)).unwrap();
     let b = Balancer::new(&table, StickyAddress::new(RoundRobin::new()));
     let mut held = Vec::new();
     let first: Vec<SocketAddr> = (1..=4)
@@ -145,7 +145,7 @@ fn round_robin_placements_then_stickiness() {
 /// host while the host is in the table; a client whose host left is placed again and
 /// keeps the new one.
 fn keeps_clients<P: Policy>(inner: P) {
-    let table = Table::new("any", hosts(6)).unwrap();
+    let table = HostTable::new("any", hosts(6)).unwrap();
     let b = Balancer::new(&table, StickyAddress::<P, SystemClock>::new(inner));
     let mut held = Vec::new();
     let mut placed: HashMap<u16, SocketAddr> = HashMap::new();

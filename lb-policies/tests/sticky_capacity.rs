@@ -7,14 +7,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use lb_core::{Balancer, Context, Lease, ManualClock, Table};
+use lb_core::{Balancer, Context, HostTable, Lease, ManualClock};
 use lb_policies::sticky::{StickyAddress, StickyStats};
 use sticky_support::{client, host, hosts, Steer};
 
 type Bal = Arc<Balancer<StickyAddress<Steer, ManualClock>, SocketAddr>>;
 
 fn setup(capacity: usize, shards: usize, timeout: Duration) -> (Bal, Steer, ManualClock) {
-    let table = Table::new("cap", hosts(4)).unwrap();
+    let table = HostTable::new("cap", hosts(4)).unwrap();
     let steer = Steer::default();
     let clock = ManualClock::new();
     let sticky = StickyAddress::builder(steer.clone())

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use lb_core::{Backend, Balancer, Health, Lease, ManualClock, Policy, Table};
+use lb_core::{Backend, Balancer, Health, HostTable, Lease, ManualClock, Policy};
 use lb_policies::sticky::StickyAddress;
 use lb_policies::{Consistent, RoundRobin};
 use sticky_support::{client, client_ip, host, hosts};
@@ -62,7 +62,7 @@ fn recorded<B: Backend>(lease: &Lease<B>) -> bool {
 }
 
 fn balancer<P: Policy>(
-    table: &Arc<Table<SocketAddr>>,
+    table: &Arc<HostTable<SocketAddr>>,
     inner: P,
     timeout: Duration,
 ) -> (Arc<Bal<P>>, ManualClock) {
@@ -155,7 +155,7 @@ where
 #[test]
 fn lease_counts_stay_exact_through_evictions_and_expiry() {
     for timeout_ms in [0, 20] {
-        let table = Table::new("concurrent", hosts(4)).unwrap();
+        let table = HostTable::new("concurrent", hosts(4)).unwrap();
         let (b, clock) = balancer(&table, Consistent::new(), Duration::from_millis(timeout_ms));
         let stop = Arc::new(AtomicBool::new(false));
         let tick = ticker(&b, &clock, &stop);
@@ -209,7 +209,7 @@ fn lease_counts_stay_exact_through_evictions_and_expiry() {
 #[test]
 fn releases_racing_with_host_failures_never_count_on_another_entry() {
     for timeout_ms in [0, 20] {
-        let table = Table::new("failing", hosts(3)).unwrap();
+        let table = HostTable::new("failing", hosts(3)).unwrap();
         let (b, clock) = balancer(&table, RoundRobin::new(), Duration::from_millis(timeout_ms));
         let stop = Arc::new(AtomicBool::new(false));
         let tick = ticker(&b, &clock, &stop);
@@ -272,7 +272,7 @@ fn releases_racing_with_host_failures_never_count_on_another_entry() {
 #[test]
 fn concurrent_picks_keep_the_count_exact() {
     for timeout in [Duration::ZERO, Duration::from_secs(1)] {
-        let table = Table::new("mt", hosts(4)).unwrap();
+        let table = HostTable::new("mt", hosts(4)).unwrap();
         let sticky = StickyAddress::builder(RoundRobin::new())
             .timeout(timeout)
             .capacity(16)

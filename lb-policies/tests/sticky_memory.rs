@@ -11,7 +11,7 @@ use std::cell::Cell;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use lb_core::{Balancer, Context, ManualClock, Table};
+use lb_core::{Balancer, Context, HostTable, ManualClock};
 use lb_policies::sticky::StickyAddress;
 use lb_policies::RoundRobin;
 use sticky_support::hosts;
@@ -85,7 +85,7 @@ fn bytes_per_ipv4_entry() {
         .unwrap();
     let built = live() - before;
     let reported = sticky.memory_bytes() as isize;
-    let table = Table::new("mem", hosts(4)).unwrap();
+    let table = HostTable::new("mem", hosts(4)).unwrap();
     let b = Balancer::new(&table, sticky);
     let (start, start_calls) = (live(), calls());
     for n in 0..10_000 {
@@ -136,7 +136,7 @@ fn no_allocation_on_any_pick_once_reserved() {
         .clock(clock.clone())
         .build()
         .unwrap();
-    let table = Table::new("mem", hosts(8)).unwrap();
+    let table = HostTable::new("mem", hosts(8)).unwrap();
     let b = Balancer::new(&table, sticky);
     let mut held = Vec::with_capacity(64);
     let (start, start_calls) = (live(), calls());
@@ -174,7 +174,7 @@ fn ipv6_maps_are_reserved_on_first_use_only() {
         .clock(ManualClock::new())
         .build()
         .unwrap();
-    let table = Table::new("mem", hosts(2)).unwrap();
+    let table = HostTable::new("mem", hosts(2)).unwrap();
     let b = Balancer::new(&table, sticky);
     let before = b.policy().memory_bytes();
     let start = calls();

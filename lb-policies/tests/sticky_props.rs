@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use lb_core::{Backend, Balancer, Health, Lease, ManualClock, Table};
+use lb_core::{Backend, Balancer, Health, HostTable, Lease, ManualClock};
 use lb_policies::sticky::{StickyAddress, StickyStats};
 use proptest::prelude::*;
 use sticky_support::{client, host, hosts, Steer};
@@ -76,7 +76,7 @@ impl Model {
     }
 
     /// The order phase: the sticky host, or `None` (dropping a stale entry).
-    fn lookup(&mut self, c: u16, table: &Table<SocketAddr>, now: u64) -> Option<SocketAddr> {
+    fn lookup(&mut self, c: u16, table: &HostTable<SocketAddr>, now: u64) -> Option<SocketAddr> {
         let Some(e) = self.entries.get(&c) else {
             self.stats.misses += 1;
             return None;
@@ -172,7 +172,7 @@ impl Model {
 }
 
 /// Where `Steer` places a client: the first usable host from index `steer`, cyclically.
-fn steered(table: &Table<SocketAddr>, steer: usize) -> Option<SocketAddr> {
+fn steered(table: &HostTable<SocketAddr>, steer: usize) -> Option<SocketAddr> {
     let snap = table.snapshot();
     let n = snap.len();
     (0..n)
@@ -182,7 +182,7 @@ fn steered(table: &Table<SocketAddr>, steer: usize) -> Option<SocketAddr> {
 }
 
 fn run(ops: Vec<Op>, capacity: usize, shards: usize, timeout: u64) -> Result<(), TestCaseError> {
-    let table = Table::new("props", hosts(4)).unwrap();
+    let table = HostTable::new("props", hosts(4)).unwrap();
     let steer = Steer::default();
     let clock = ManualClock::new();
     let sticky = StickyAddress::builder(steer.clone())

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use lb_core::{HashKey, Host, Table};
+use lb_core::{HashKey, Host, IntoTable, Table};
 
 use crate::ruleset::Layout;
 use crate::{Error, Mode, Redirect};
@@ -31,7 +31,7 @@ pub struct RedirectBuilder {
     pub(crate) listen: Vec<IpAddr>,
     pub(crate) port: u16,
     pub(crate) backend_port: Option<u16>,
-    pub(crate) table: Option<Arc<Table<Host>>>,
+    pub(crate) table: Option<Arc<dyn Table<Host>>>,
     pub(crate) mode: Mode,
     pub(crate) sticky: Option<Duration>,
     pub(crate) sticky_capacity: usize,
@@ -80,7 +80,8 @@ impl RedirectBuilder {
     }
 
     /// Forwards to `table`'s hosts of the VIP's family (IPv4 hosts for IPv4 VIPs).
-    pub fn forward_to(mut self, table: Arc<Table<Host>>) -> Self {
+    pub fn forward_to(mut self, table: impl IntoTable<Host>) -> Self {
+        let table = table.into_table();
         self.table = Some(table);
         self
     }
@@ -239,7 +240,8 @@ mod tests {
     #[test]
     fn a_missing_nft_is_named() {
         let table =
-            lb_core::Table::new("t", [Host::new("s1", "198.18.1.2:80".parse().unwrap())]).unwrap();
+            lb_core::HostTable::new("t", [Host::new("s1", "198.18.1.2:80".parse().unwrap())])
+                .unwrap();
         match valid()
             .forward_to(table.clone())
             .nft_path("/nonexistent/nft")
@@ -261,8 +263,8 @@ mod tests {
             Err(Error::InvalidSetting { setting, .. }) => setting,
             other => panic!("expected an invalid setting, got {other:?}"),
         };
-        let t =
-            lb_core::Table::new("t", [Host::new("s1", "198.18.1.2:80".parse().unwrap())]).unwrap();
+        let t = lb_core::HostTable::new("t", [Host::new("s1", "198.18.1.2:80".parse().unwrap())])
+            .unwrap();
         let valid = || valid().forward_to(t.clone());
         assert_eq!(setting(Redirect::builder("web").port(80)), "listen");
         assert_eq!(setting(valid().port(0)), "port");

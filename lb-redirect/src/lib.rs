@@ -8,11 +8,11 @@
 //! atomic `nft` transactions. Linux only; elsewhere this crate is empty.
 //!
 //! ```no_run
-//! use lb_core::{Host, Table};
+//! use lb_core::{Host, HostTable};
 //! use lb_redirect::{Mode, Redirect};
 //! use std::time::Duration;
 //!
-//! let table = Table::new("exchange", [
+//! let table = HostTable::new("exchange", [
 //!     Host::new("exchange1", "198.18.1.2:443".parse()?),
 //!     Host::new("exchange2", "198.18.2.2:443".parse()?),
 //! ])?;

@@ -27,7 +27,7 @@ pub struct Redirect {
     shared: Arc<Shared>,
     tx: mpsc::Sender<Msg>,
     worker: Option<JoinHandle<()>>,
-    table: Arc<Table<Host>>,
+    table: Arc<dyn Table<Host>>,
     listener: ListenerId,
     layout: Layout,
 }
@@ -62,7 +62,7 @@ impl Redirect {
     pub(crate) fn start(
         builder: RedirectBuilder,
         layout: Layout,
-        table: Arc<Table<Host>>,
+        table: Arc<dyn Table<Host>>,
     ) -> Result<Redirect, Error> {
         let shared = Arc::new(Shared::default());
         let (tx, rx) = mpsc::channel();
@@ -115,7 +115,7 @@ impl Redirect {
     }
 
     /// The balanced table.
-    pub fn table(&self) -> &Arc<Table<Host>> {
+    pub fn table(&self) -> &Arc<dyn Table<Host>> {
         &self.table
     }
 

@@ -174,14 +174,14 @@ fn mix(mut z: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use lb_core::Table;
+    use lb_core::HostTable;
     use std::net::SocketAddr;
 
     fn snapshot(n: usize) -> std::sync::Arc<Snapshot<SocketAddr>> {
         let hosts: Vec<SocketAddr> = (1..=n)
             .map(|i| format!("198.18.{i}.2:80").parse().unwrap())
             .collect();
-        Table::new("t", hosts).unwrap().snapshot()
+        HostTable::new("t", hosts).unwrap().snapshot()
     }
 
     #[test]

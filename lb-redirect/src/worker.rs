@@ -42,7 +42,7 @@ struct Applied {
 
 pub(crate) struct Worker {
     layout: Layout,
-    table: Arc<Table<Host>>,
+    table: Arc<dyn Table<Host>>,
     shared: Arc<Shared>,
     nft: Nft,
     conntrack: Conntrack,
@@ -60,7 +60,7 @@ impl Worker {
     pub(crate) fn new(
         b: &RedirectBuilder,
         layout: Layout,
-        table: Arc<Table<Host>>,
+        table: Arc<dyn Table<Host>>,
         shared: Arc<Shared>,
     ) -> Self {
         Worker {

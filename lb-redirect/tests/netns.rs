@@ -12,12 +12,12 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use lb_core::{Admin, Change, Health, Host, Table};
+use lb_core::{Admin, Change, Health, Host, HostTable};
 use lb_redirect::{Mode, Redirect, RedirectBuilder};
 use netns::{backend4, backend6, connect, lab, source4, source6, visit, Lab, PORT, VIP4, VIP6};
 
 /// A table of the lab's backends (IPv4 and IPv6 addresses of each).
-fn table(backends: usize) -> Arc<Table<Host>> {
+fn table(backends: usize) -> Arc<HostTable<Host>> {
     let mut hosts = Vec::new();
     for i in 1..=backends {
         hosts.push(Host::new(
@@ -29,10 +29,10 @@ fn table(backends: usize) -> Arc<Table<Host>> {
             SocketAddr::new(backend6(i), PORT),
         ));
     }
-    Table::new("web", hosts).unwrap()
+    HostTable::new("web", hosts).unwrap()
 }
 
-fn builder(name: &str, table: &Arc<Table<Host>>) -> RedirectBuilder {
+fn builder(name: &str, table: &Arc<HostTable<Host>>) -> RedirectBuilder {
     Redirect::builder(name)
         .listen(VIP4)
         .listen(VIP6)
@@ -61,7 +61,7 @@ fn homes(lab: &Lab, sources: Vec<IpAddr>, vip: IpAddr) -> HashMap<IpAddr, String
 }
 
 /// Sets a host's admin state and waits until the kernel has it.
-fn admin(redirect: &Redirect, table: &Table<Host>, name: &str, state: Admin) {
+fn admin(redirect: &Redirect, table: &HostTable<Host>, name: &str, state: Admin) {
     let snap = table.snapshot();
     let i = (0..snap.len())
         .find(|&i| snap.host(i).name() == name)

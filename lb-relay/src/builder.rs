@@ -6,7 +6,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
-use lb_core::{Balancer, Clock, Host, Policy, Select, SystemClock, Table};
+use lb_core::{Balancer, Clock, Host, IntoTable, Policy, Select, SystemClock, Table};
 use lb_health::Passive;
 use lb_policies::round_robin::RoundRobin;
 use tower_layer::{Identity, Layer, Stack};
@@ -22,12 +22,12 @@ use crate::window::Windows;
 use crate::{BackendPort, BuildError, Settings, TcpOptions};
 
 /// Binds a policy to one table.
-type PolicyFactory = Arc<dyn Fn(&Arc<Table<Host>>) -> Arc<dyn Select<Host>> + Send + Sync>;
+type PolicyFactory = Arc<dyn Fn(&Arc<dyn Table<Host>>) -> Arc<dyn Select<Host>> + Send + Sync>;
 
 /// A table to forward to: bound to the builder's policy at build time, or already bound
 /// by the user.
 enum ForwardSpec {
-    Table(Arc<Table<Host>>),
+    Table(Arc<dyn Table<Host>>),
     Balancer(Arc<dyn Select<Host>>),
 }
 
@@ -117,7 +117,8 @@ impl<L> RelayBuilder<L> {
     /// Forwards to `table`, after the tables already given (backup tables: a session
     /// goes to the first table with a host that answers). Bound to the relay's policy
     /// when the relay is built.
-    pub fn forward_to(mut self, table: Arc<Table<Host>>) -> Self {
+    pub fn forward_to(mut self, table: impl IntoTable<Host>) -> Self {
+        let table = table.into_table();
         self.forwards.push(ForwardSpec::Table(table));
         self
     }

@@ -33,7 +33,7 @@ pub(crate) struct Forward {
 }
 
 impl Forward {
-    pub(crate) fn table(&self) -> &Arc<Table<Host>> {
+    pub(crate) fn table(&self) -> &Arc<dyn Table<Host>> {
         self.select.table()
     }
 }

@@ -128,7 +128,7 @@ impl RelayHandle {
     }
 
     /// The tables the relay forwards to, in order.
-    pub fn tables(&self) -> Vec<Arc<Table<Host>>> {
+    pub fn tables(&self) -> Vec<Arc<dyn Table<Host>>> {
         self.shared
             .forwards
             .iter()
@@ -141,7 +141,7 @@ impl RelayHandle {
     /// # Errors
     ///
     /// [`ControlError::UnknownTable`] if the relay does not forward to it.
-    pub fn table(&self, name: &str) -> Result<&Arc<Table<Host>>, ControlError> {
+    pub fn table(&self, name: &str) -> Result<&Arc<dyn Table<Host>>, ControlError> {
         self.shared
             .forwards
             .iter()

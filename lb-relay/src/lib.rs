@@ -10,11 +10,11 @@
 //! ```no_run
 //! use std::sync::Arc;
 //! use std::time::Duration;
-//! use lb_core::{Host, Table};
+//! use lb_core::{Host, HostTable};
 //! use lb_relay::{BackendPort, Relay};
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let exchange = Table::new("exchange", [
+//! let exchange = HostTable::new("exchange", [
 //!     Host::new("exchange1", "10.0.0.11:443".parse()?),
 //!     Host::new("exchange2", "10.0.0.12:443".parse()?),
 //! ])?;
@@ -41,7 +41,7 @@
 //!
 //! ```
 //! use std::sync::Arc;
-//! use lb_core::{Host, Table};
+//! use lb_core::{Host, HostTable};
 //! use lb_relay::{Accepted, BackendPort, Relay};
 //! use tower::filter::FilterLayer;
 //! use tower::limit::ConcurrencyLimitLayer;
@@ -49,7 +49,7 @@
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let backend = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-//! let table = Table::new("local", [Host::from(backend.local_addr()?)])?;
+//! let table = HostTable::new("local", [Host::from(backend.local_addr()?)])?;
 //! let relay = Relay::builder("filtered")
 //!     .listen("127.0.0.1".parse()?)
 //!     .forward_to(table)

@@ -120,15 +120,15 @@ mod tests {
     use std::sync::Arc;
     use std::time::Duration;
 
-    use lb_core::{Host, Table};
+    use lb_core::{Host, HostTable};
 
     use crate::{BackendPort, BuildError, Relay, RelayBuilder, TcpOptions};
 
     const LOCAL: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
-    fn table(name: &str) -> Arc<Table<Host>> {
+    fn table(name: &str) -> Arc<HostTable<Host>> {
         let addr: SocketAddr = "127.0.0.1:9".parse().unwrap();
-        Table::new(name, [Host::from(addr)]).unwrap()
+        HostTable::new(name, [Host::from(addr)]).unwrap()
     }
 
     fn valid() -> RelayBuilder {

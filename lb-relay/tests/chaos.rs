@@ -28,7 +28,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use common::{bounded, relay, Run, BOUND};
-use lb_core::{Change, Host, Table};
+use lb_core::{Change, Host, HostTable};
 use lb_health::{Monitor, Tcp};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
@@ -203,7 +203,7 @@ async fn chaos(name: &str, monitored: bool) {
     let _turn = TURN.lock().await;
     let a = Chaotic::start("a", "127.0.0.1").await;
     let mut b = Chaotic::start("b", "127.0.0.2").await;
-    let web = Table::new("web", [Host::new("a", a.addr), Host::new("b", b.addr)]).unwrap();
+    let web = HostTable::new("web", [Host::new("a", a.addr), Host::new("b", b.addr)]).unwrap();
     let log = Arc::new(Mutex::new(Vec::new()));
     let l = log.clone();
     web.on_change(move |e| l.lock().unwrap().push((Instant::now(), e.change.clone())));

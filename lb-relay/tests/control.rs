@@ -128,7 +128,7 @@ async fn hosts_can_be_added_and_removed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_relay_on_an_empty_table_serves_once_a_host_is_added() {
     let a = Backend::start("a").await;
-    let web = lb_core::Table::builder("web")
+    let web = lb_core::HostTable::builder("web")
         .allow_empty()
         .build()
         .unwrap();

@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use common::{bounded, read_to_close, relay, who, Backend, Run};
-use lb_core::{Change, Health, Host, Table};
+use lb_core::{Change, Health, Host, HostTable};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -36,7 +36,7 @@ async fn closed_port() -> SocketAddr {
 async fn a_lone_backend_that_was_restarting_is_served_once_it_is_back() {
     let _turn = PORTS.lock().await;
     let addr = closed_port().await;
-    let web = Table::new("web", [Host::new("nginx", addr)]).unwrap();
+    let web = HostTable::new("web", [Host::new("nginx", addr)]).unwrap();
     let relay = relay("no-monitor")
         .forward_to(web.clone())
         .ejection(BASE, 4 * BASE)
@@ -60,7 +60,7 @@ async fn an_ejected_backend_is_back_in_rotation_when_its_ejection_ends() {
     let _turn = PORTS.lock().await;
     let a_addr = closed_port().await;
     let b = Backend::start("b").await;
-    let web = Table::new("web", [Host::new("a", a_addr), b.host()]).unwrap();
+    let web = HostTable::new("web", [Host::new("a", a_addr), b.host()]).unwrap();
     let (tx, mut changes) = mpsc::unbounded_channel();
     web.on_change(move |e| {
         let _ = tx.send(e.change.clone());

@@ -29,7 +29,7 @@ async fn a_client_that_shuts_down_writing_gets_the_whole_response() {
         s.shutdown().await.unwrap();
     });
     let relay = relay("half-close")
-        .forward_to(lb_core::Table::new("t", [Host::from(backend)]).unwrap())
+        .forward_to(lb_core::HostTable::new("t", [Host::from(backend)]).unwrap())
         .run();
 
     let mut client = common::connect(relay.local_addrs()[0]).await.unwrap();
@@ -67,7 +67,7 @@ async fn a_backend_that_shuts_down_writing_still_receives_the_upload() {
         got.send(all).unwrap();
     });
     let relay = relay("half-close-up")
-        .forward_to(lb_core::Table::new("t", [Host::from(backend)]).unwrap())
+        .forward_to(lb_core::HostTable::new("t", [Host::from(backend)]).unwrap())
         .run();
 
     let mut client = common::connect(relay.local_addrs()[0]).await.unwrap();

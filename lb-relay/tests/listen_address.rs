@@ -134,7 +134,7 @@ mod loadbalance {
         let listen = relay.local_addrs()[0];
         let to = SocketAddr::new(Ipv4Addr::LOCALHOST.into(), listen.port());
         // The same hosts in the same order: the same `hash % 5` indexes.
-        let model = Balancer::new(&table("t", &all), policy);
+        let model = Balancer::new(table("t", &all), policy);
         for i in 0..16u8 {
             let source = IpAddr::V4(Ipv4Addr::new(127, 0, 1, 1 + i));
             let mut client = connect_from(source, to).await;

@@ -10,7 +10,7 @@ mod common;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 
 use common::{bounded, connect_from, Run};
-use lb_core::{Host, Table};
+use lb_core::{Host, HostTable};
 use lb_relay::{BackendPort, ProxyProtocol, Relay};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -32,7 +32,7 @@ async fn check(
     let backend = listener.local_addr().unwrap();
     let relay = Relay::builder("proxied")
         .listen(listen_ip)
-        .forward_to(Table::new("t", [Host::from(backend)]).unwrap())
+        .forward_to(HostTable::new("t", [Host::from(backend)]).unwrap())
         .backend_port(BackendPort::Host)
         .proxy_protocol(version)
         .run();

@@ -14,7 +14,7 @@ mod alloc_support;
 mod common;
 
 use common::{bounded, eventually, relay, steady, Run};
-use lb_core::{Host, Table};
+use lb_core::{Host, HostTable};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -48,7 +48,7 @@ fn an_idle_relayed_session_holds_under_4_kib() {
         let per_stream = bytes_per_stream().await;
         let backend = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let relay = relay("memory")
-            .forward_to(Table::new("t", [Host::from(backend.local_addr().unwrap())]).unwrap())
+            .forward_to(HostTable::new("t", [Host::from(backend.local_addr().unwrap())]).unwrap())
             .run();
         let to = relay.local_addrs()[0];
         let mut clients = Vec::with_capacity(SESSIONS);

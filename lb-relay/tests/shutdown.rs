@@ -37,7 +37,7 @@ async fn a_64_mib_transfer_in_flight_completes_and_new_clients_are_refused() {
         s.shutdown().await.unwrap();
     });
     let relay = relay("graceful")
-        .forward_to(lb_core::Table::new("t", [Host::from(backend)]).unwrap())
+        .forward_to(lb_core::HostTable::new("t", [Host::from(backend)]).unwrap())
         .run();
     let to = relay.local_addrs()[0];
     let mut client = common::connect(to).await.unwrap();

@@ -45,7 +45,7 @@ mod connect_timeout {
 
     use std::net::SocketAddr;
 
-    use lb_core::{Health, Host, Table};
+    use lb_core::{Health, Host, HostTable};
     use socket2::{Domain, Socket, Type};
     use tokio::net::{TcpSocket, TcpStream};
 
@@ -77,7 +77,7 @@ mod connect_timeout {
     async fn a_backend_that_never_answers_costs_one_connect_timeout_then_fails_over() {
         let (hole, _listener, _queued) = black_hole().await;
         let b = Backend::start("b").await;
-        let web = Table::new("web", [Host::new("hole", hole), b.host()]).unwrap();
+        let web = HostTable::new("web", [Host::new("hole", hole), b.host()]).unwrap();
         let relay = relay("connect-timeout")
             .forward_to(web.clone())
             .connect_timeout(Duration::from_millis(300))
@@ -103,7 +103,7 @@ mod connect_timeout {
     async fn with_only_a_silent_backend_the_client_is_closed_after_the_connect_timeout() {
         let (hole, _listener, _queued) = black_hole().await;
         let relay = relay("connect-timeout-only")
-            .forward_to(Table::new("web", [Host::new("hole", hole)]).unwrap())
+            .forward_to(HostTable::new("web", [Host::new("hole", hole)]).unwrap())
             .connect_timeout(Duration::from_millis(200))
             .run();
         let started = Instant::now();

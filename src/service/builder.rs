@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use lb_core::{Backend, Balancer, Context, Error, Policy, Table, Weight};
+use lb_core::{Backend, Balancer, Context, Error, HostTable, Policy, Weight};
 
 use super::Balance;
 
@@ -92,7 +92,7 @@ impl<S, P: Policy> BalanceBuilder<S, P> {
         }
         let (hosts, services): (Vec<Named>, Vec<S>) = self.services.into_iter().unzip();
         let ids: Vec<_> = hosts.iter().map(Backend::id).collect();
-        let table: Arc<Table<Named>> = Table::new(self.name, hosts)?;
+        let table: Arc<HostTable<Named>> = HostTable::new(self.name, hosts)?;
         let balancer = Balancer::new(&table, self.policy);
         Ok(Balance::new(balancer, ids.into_iter().zip(services), key))
     }

@@ -39,6 +39,7 @@
 //! ```
 
 mod builder;
+mod discover;
 mod future;
 
 pub use builder::{BalanceBuilder, Named};
@@ -48,9 +49,11 @@ use std::fmt;
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
-use hashbrown::HashMap;
+use arc_swap::ArcSwap;
 use lb_core::{Backend, BackendId, Balancer, Context, Policy};
 use tower_service::Service;
+
+use discover::{Discovery, Services};
 
 /// A boxed error, as tower middleware uses.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -76,8 +79,10 @@ pub enum BalanceError {
 /// key can borrow from the request without copying.
 pub struct Balance<S, P: Policy, K, B: Backend = Named> {
     balancer: Arc<Balancer<P, B>>,
-    services: Arc<HashMap<BackendId, S>>,
+    services: Arc<Services<S>>,
     key: Arc<K>,
+    /// The discovery stream, for a balance built by [`Balance::discover`].
+    discovery: Option<Arc<Discovery<S>>>,
 }
 
 impl<S, P: Policy, K, B: Backend> Balance<S, P, K, B> {
@@ -91,8 +96,9 @@ impl<S, P: Policy, K, B: Backend> Balance<S, P, K, B> {
     ) -> Self {
         Balance {
             balancer,
-            services: Arc::new(services.into_iter().collect()),
+            services: Arc::new(ArcSwap::from_pointee(services.into_iter().collect())),
             key: Arc::new(key),
+            discovery: None,
         }
     }
 
@@ -126,14 +132,25 @@ where
     type Error = BoxError;
     type Future = ResponseFuture<S, Req, B>;
 
-    fn poll_ready(&mut self, _cx: &mut TaskContext<'_>) -> Poll<Result<(), BoxError>> {
+    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), BoxError>> {
+        let open = self
+            .discovery
+            .as_ref()
+            .is_some_and(|d| d.poll(cx, &self.services));
         let snapshot = self.balancer.snapshot();
+        let services = self.services.load();
         let any = snapshot
             .usable()
             .iter()
-            .any(|&i| self.services.contains_key(&snapshot.id(i as usize)));
+            .any(|&i| services.contains_key(&snapshot.id(i as usize)));
         if any {
             Poll::Ready(Ok(()))
+        } else if open && snapshot.is_empty() {
+            // Discovery has brought no service yet: wait for the first.
+            if let Some(d) = &self.discovery {
+                d.wait(cx);
+            }
+            Poll::Pending
         } else {
             Poll::Ready(Err(self.no_service().into()))
         }
@@ -141,10 +158,11 @@ where
 
     fn call(&mut self, req: Req) -> Self::Future {
         let ctx = (self.key)(&req);
+        let services = self.services.load();
         let picked = self
             .balancer
             .candidates(&ctx)
-            .find_map(|c| self.services.get(&c.host().id()).map(|s| (c, s)));
+            .find_map(|c| services.get(&c.host().id()).map(|s| (c, s)));
         match picked {
             Some((candidate, service)) => {
                 let lease = self.balancer.lease(&candidate, &ctx);
@@ -162,6 +180,7 @@ impl<S, P: Policy, K, B: Backend> Clone for Balance<S, P, K, B> {
             balancer: self.balancer.clone(),
             services: self.services.clone(),
             key: self.key.clone(),
+            discovery: self.discovery.clone(),
         }
     }
 }
@@ -170,7 +189,7 @@ impl<S, P: Policy, K, B: Backend> fmt::Debug for Balance<S, P, K, B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Balance")
             .field("table", &self.balancer.table().name())
-            .field("services", &self.services.len())
+            .field("services", &self.services.load().len())
             .finish()
     }
 }

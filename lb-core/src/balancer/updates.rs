@@ -11,7 +11,7 @@
 //! - returns at once when another thread is rebuilding for a new membership: that
 //!   thread applies the newest pending snapshot when its rebuild is done;
 //! - leaves a snapshot with a new membership pending for the writer of that membership
-//!   change, whose [`settle`](Observer::settle) rebuilds on its own thread.
+//!   change, whose [`settle`](Watcher::settle) rebuilds on its own thread.
 //!
 //! The plan in use keeps serving picks until the next one is stored.
 
@@ -20,7 +20,7 @@ use std::sync::Arc;
 use parking_lot::{Condvar, Mutex};
 
 use super::{Balancer, Prepared};
-use crate::table::Observer;
+use crate::table::Watcher;
 use crate::{Backend, Policy, Snapshot};
 
 /// The update state of one balancer.
@@ -134,7 +134,7 @@ impl<P: Policy, B: Backend> Balancer<P, B> {
     }
 }
 
-impl<P: Policy, B: Backend> Observer<B> for Balancer<P, B> {
+impl<P: Policy, B: Backend> Watcher<B> for Balancer<P, B> {
     fn offer(&self, snapshot: &Arc<Snapshot<B>>) {
         let mut state = self.updates.state.lock();
         Self::leave(&mut state, snapshot);

@@ -6,14 +6,14 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use parking_lot::Mutex;
 
-use super::{Table, Writer};
+use super::{HostTable, Writer};
 use crate::snapshot::Members;
 use crate::{Admin, Backend, Error, Health, HostSlot, Result, Snapshot};
 
 /// The longest table name, in characters (see [`Error::InvalidTableName`]).
 const MAX_NAME_LEN: usize = 64;
 
-/// Builds a [`Table`].
+/// Builds a [`HostTable`].
 ///
 /// Defaults:
 /// - no hosts, and at least one is required unless [`allow_empty`](TableBuilder::allow_empty)
@@ -29,7 +29,7 @@ pub struct TableBuilder<B = crate::Host> {
 }
 
 impl<B: Backend> TableBuilder<B> {
-    /// An empty builder for a table with this name; see [`Table::builder`].
+    /// An empty builder for a table with this name; see [`HostTable::builder`].
     pub(super) fn new(name: String) -> Self {
         TableBuilder {
             name,
@@ -59,18 +59,18 @@ impl<B: Backend> TableBuilder<B> {
     }
 
     /// Allows the table to be built with no hosts: relayd's `table <name> { }`, whose
-    /// hosts are added at run time with [`Table::add`].
+    /// hosts are added at run time with [`HostTable::add`].
     ///
     /// Until a host is added, every pick fails with [`Error::NoUsableHost`] and
     /// candidate lists are empty, exactly as for a table whose hosts are all down. Without
     /// this call, [`build`](TableBuilder::build) refuses an empty host list with
     /// [`Error::EmptyTable`]. (Any table may later lose its last host through
-    /// [`Table::remove`]; this only concerns the hosts given to the builder.)
+    /// [`HostTable::remove`]; this only concerns the hosts given to the builder.)
     ///
     /// ```
-    /// use lb_core::{Health, Table};
+    /// use lb_core::{Health, HostTable};
     /// use std::net::SocketAddr;
-    /// let table = Table::<SocketAddr>::builder("exchange").allow_empty().build().unwrap();
+    /// let table = HostTable::<SocketAddr>::builder("exchange").allow_empty().build().unwrap();
     /// assert!(table.snapshot().is_empty());
     /// table.add("10.0.0.11:443".parse().unwrap(), Health::Up).unwrap();
     /// assert_eq!(table.snapshot().usable(), &[0]);
@@ -82,7 +82,7 @@ impl<B: Backend> TableBuilder<B> {
 
     /// Builds the table, or fails on an invalid name, no hosts (unless
     /// [`allow_empty`](TableBuilder::allow_empty)), or duplicate hosts.
-    pub fn build(self) -> Result<Arc<Table<B>>> {
+    pub fn build(self) -> Result<Arc<HostTable<B>>> {
         if self.name.is_empty() || self.name.chars().count() > MAX_NAME_LEN {
             return Err(Error::InvalidTableName { name: self.name });
         }
@@ -90,23 +90,13 @@ impl<B: Backend> TableBuilder<B> {
             return Err(Error::EmptyTable { table: self.name });
         }
         let name: Arc<str> = self.name.into();
-        let mut slots = Vec::with_capacity(self.hosts.len());
-        let mut weights = Vec::with_capacity(self.hosts.len());
-        let mut seen = hashbrown::HashSet::with_capacity(self.hosts.len());
-        for backend in self.hosts {
-            let slot = HostSlot::new(backend);
-            if !seen.insert(slot.id()) {
-                return Err(Error::DuplicateHost {
-                    table: name.to_string(),
-                    host: slot.name().to_owned(),
-                    id: slot.id(),
-                });
-            }
-            weights.push(slot.backend().weight());
-            slots.push(Arc::new(slot));
-        }
-        let n = slots.len();
-        let members = Arc::new(Members::new(1, slots, weights));
+        let slots = self
+            .hosts
+            .into_iter()
+            .map(|b| Arc::new(HostSlot::new(b)))
+            .collect();
+        let members = Arc::new(Members::checked(&name, 1, slots)?);
+        let n = members.hosts.len();
         let snapshot = Snapshot::new(
             name.clone(),
             1,
@@ -115,7 +105,7 @@ impl<B: Backend> TableBuilder<B> {
             vec![Admin::Enabled; n].into(),
             vec![false; n].into(),
         );
-        Ok(Arc::new(Table {
+        Ok(Arc::new(HostTable {
             name,
             current: ArcSwap::from_pointee(snapshot),
             writer: Mutex::new(Writer {

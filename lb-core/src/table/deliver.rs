@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use parking_lot::{Condvar, Mutex};
 
-use super::{Observer, Table};
+use super::{HostTable, Watcher};
 use crate::event::{Change, Listener, TableEvent};
 use crate::{Backend, Snapshot};
 
@@ -26,7 +26,7 @@ pub(super) struct Published<B> {
     pub(super) snapshot: Arc<Snapshot<B>>,
     /// Whether hosts or weights changed: balancers may have to rebuild their plans.
     pub(super) membership: bool,
-    pub(super) observers: Vec<Arc<dyn Observer<B>>>,
+    pub(super) observers: Vec<Arc<dyn Watcher<B>>>,
     pub(super) listeners: Vec<Listener>,
     pub(super) event: TableEvent,
 }
@@ -152,7 +152,7 @@ impl Drop for Frame<'_> {
     }
 }
 
-impl<B: Backend> Table<B> {
+impl<B: Backend> HostTable<B> {
     /// Publishes a commit, after the write lock is released: offers the snapshot to the
     /// balancers (a health or admin change is applied at once), delivers the event in
     /// order, and for a membership change returns once every balancer serves it (or a

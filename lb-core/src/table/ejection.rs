@@ -14,22 +14,22 @@
 
 use std::borrow::Cow;
 
-use super::Table;
+use super::HostTable;
 use crate::event::Change;
 use crate::{Backend, BackendId, Result, Snapshot};
 
-impl<B: Backend> Table<B> {
+impl<B: Backend> HostTable<B> {
     /// Ejects host `id`: it stays in the table with its health and admin state, but is
-    /// not usable until [`end_ejection`](Table::end_ejection). Returns `true` if this
+    /// not usable until [`end_ejection`](HostTable::end_ejection). Returns `true` if this
     /// call ejected it, `false` if it was already ejected (nothing is published then).
     /// [`Error::UnknownHost`](crate::Error::UnknownHost) for an id not in the table.
     ///
     /// ```
-    /// use lb_core::{Change, Health, Table};
+    /// use lb_core::{Change, Health, HostTable};
     /// use std::net::SocketAddr;
     /// let a: SocketAddr = "10.0.0.11:443".parse()?;
     /// let b: SocketAddr = "10.0.0.12:443".parse()?;
-    /// let table = Table::new("exchange", [a, b])?;
+    /// let table = HostTable::new("exchange", [a, b])?;
     /// let id = table.snapshot().id(0);
     /// assert!(table.eject(id, "connect refused")?);
     /// assert!(!table.eject(id, "connect refused")?); // already out

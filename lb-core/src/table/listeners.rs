@@ -1,45 +1,33 @@
-//! Who hears of a table's changes: listeners ([`Table::on_change`]), called after each
-//! change outside the lock, in order (see `deliver.rs`), and observers (balancers),
+//! Who hears of a table's changes: listeners ([`HostTable::on_change`]), called after each
+//! change outside the lock, in order (see `deliver.rs`), and watchers (balancers),
 //! handed each snapshot as it is published.
 
+use std::borrow::Cow;
 use std::sync::{Arc, Weak};
 
-use super::Table;
-use crate::event::{ListenerId, TableEvent};
-use crate::{Backend, Snapshot};
+use super::{HostTable, Table, Watcher};
+use crate::event::{Listener, ListenerId, TableEvent};
+use crate::{Admin, Backend, BackendId, Health, HostStats, Result, Snapshot, Weight};
 
-/// Something that keeps a plan derived from the table's snapshots: a
-/// [`Balancer`](crate::Balancer). Called outside the table's lock.
-pub(crate) trait Observer<B>: Send + Sync {
-    /// A snapshot was published. Applied at once when that is cheap (the membership of
-    /// the plan in use); never rebuilds what depends on membership, which is left to
-    /// [`settle`](Observer::settle). Returns without waiting while another thread
-    /// rebuilds: that thread applies the snapshot after.
-    fn offer(&self, snapshot: &Arc<Snapshot<B>>);
-    /// Returns once the observer serves `version` or a newer snapshot, rebuilding on
-    /// this thread unless another thread is doing it.
-    fn settle(&self, version: u64);
-}
-
-impl<B: Backend> Table<B> {
+impl<B: Backend> HostTable<B> {
     /// Calls `listener` after every change, outside the table's lock, in the order the
     /// changes were made (see [`event`](crate::event)). Listeners may read and change
     /// the table but should return quickly: they run on the writer's thread, and the
     /// next change's writer waits for them. A listener must not wait for another
     /// thread's write to the same table: that write waits for the listener's turn.
     ///
-    /// Returns the listener's id, for [`remove_listener`](Table::remove_listener). The
+    /// Returns the listener's id, for [`remove_listener`](HostTable::remove_listener). The
     /// table keeps the listener (and what it captured) until then, or for its whole
     /// life: a component that lives shorter than the table removes its listener when it
     /// goes.
     ///
     /// ```
-    /// use lb_core::{Health, Table};
+    /// use lb_core::{Health, HostTable};
     /// use std::net::SocketAddr;
     /// use std::sync::atomic::{AtomicUsize, Ordering};
     /// use std::sync::Arc;
     ///
-    /// let table = Table::new("smtp", ["10.0.0.11:25".parse::<SocketAddr>()?])?;
+    /// let table = HostTable::new("smtp", ["10.0.0.11:25".parse::<SocketAddr>()?])?;
     /// let heard = Arc::new(AtomicUsize::new(0));
     /// let h = heard.clone();
     /// let id = table.on_change(move |_| {
@@ -54,9 +42,7 @@ impl<B: Backend> Table<B> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn on_change(&self, listener: impl Fn(&TableEvent) + Send + Sync + 'static) -> ListenerId {
-        let id = ListenerId::next();
-        self.writer.lock().listeners.push((id, Arc::new(listener)));
-        id
+        Table::add_listener(self, Arc::new(listener))
     }
 
     /// Removes the listener registered as `id`; `true` if it was registered here.
@@ -82,11 +68,60 @@ impl<B: Backend> Table<B> {
         self.writer.lock().listeners.len()
     }
 
-    /// Registers an observer and returns the current snapshot: every later one is
-    /// offered to the observer, so it misses no publication.
-    pub(crate) fn observe(&self, observer: Weak<dyn Observer<B>>) -> Arc<Snapshot<B>> {
+    /// Registers a watcher and returns the current snapshot: every later one is
+    /// offered to the watcher, so it misses no publication.
+    pub fn watch(&self, watcher: Weak<dyn Watcher<B>>) -> Arc<Snapshot<B>> {
         let mut w = self.writer.lock();
-        w.observers.push(observer);
+        w.observers.push(watcher);
         self.current.load_full()
+    }
+}
+
+impl<B: Backend> Table<B> for HostTable<B> {
+    fn name(&self) -> &str {
+        HostTable::name(self)
+    }
+    fn snapshot(&self) -> Arc<Snapshot<B>> {
+        HostTable::snapshot(self)
+    }
+    fn stats(&self) -> Vec<HostStats> {
+        HostTable::stats(self)
+    }
+    fn watch(&self, watcher: Weak<dyn Watcher<B>>) -> Arc<Snapshot<B>> {
+        HostTable::watch(self, watcher)
+    }
+    fn add_listener(&self, listener: Listener) -> ListenerId {
+        let id = ListenerId::next();
+        self.writer.lock().listeners.push((id, listener));
+        id
+    }
+    fn remove_listener(&self, id: ListenerId) -> bool {
+        HostTable::remove_listener(self, id)
+    }
+    fn set_health(
+        &self,
+        id: BackendId,
+        health: Health,
+        reason: Cow<'static, str>,
+    ) -> Result<Health> {
+        HostTable::set_health(self, id, health, reason)
+    }
+    fn set_admin(&self, id: BackendId, admin: Admin) -> Result<Admin> {
+        HostTable::set_admin(self, id, admin)
+    }
+    fn eject(&self, id: BackendId, reason: Cow<'static, str>) -> Result<bool> {
+        HostTable::eject(self, id, reason)
+    }
+    fn end_ejection(&self, id: BackendId, reason: Cow<'static, str>) -> Result<bool> {
+        HostTable::end_ejection(self, id, reason)
+    }
+    fn add(&self, backend: B, health: Health) -> Result<BackendId> {
+        HostTable::add(self, backend, health)
+    }
+    fn remove(&self, id: BackendId) -> Result<()> {
+        HostTable::remove(self, id)
+    }
+    fn set_weight(&self, id: BackendId, weight: Weight) -> Result<Weight> {
+        HostTable::set_weight(self, id, weight)
     }
 }

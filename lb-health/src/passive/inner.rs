@@ -13,9 +13,9 @@ use super::{Inner, WRITING};
 
 impl<B: Backend> Inner<B> {
     /// Makes a table change as passive health (see [`is_writing`]).
-    pub(super) fn write<R>(&self, f: impl FnOnce(&Table<B>) -> R) -> R {
+    pub(super) fn write<R>(&self, f: impl FnOnce(&dyn Table<B>) -> R) -> R {
         let previous = WRITING.replace(true);
-        let out = f(&self.table);
+        let out = f(&*self.table);
         WRITING.set(previous);
         out
     }

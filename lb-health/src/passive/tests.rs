@@ -2,23 +2,23 @@
 //! their time, so the back-off is asserted to the millisecond.
 
 use super::*;
-use lb_core::{Change, Health};
+use lb_core::{Change, Health, HostTable};
 use std::net::SocketAddr;
 use tokio::sync::mpsc;
 
 const SEC: Duration = Duration::from_secs(1);
 
-fn table(n: u8) -> Arc<Table<SocketAddr>> {
+fn table(n: u8) -> Arc<HostTable<SocketAddr>> {
     let hosts = (1..=n).map(|last| SocketAddr::from(([10, 0, 0, last], 80)));
-    Table::new("web", hosts).unwrap()
+    HostTable::new("web", hosts).unwrap()
 }
 
 /// Every change of `t`, as it is made.
-fn changes(t: &Table<SocketAddr>) -> mpsc::UnboundedReceiver<Change> {
+fn changes<T: Table<SocketAddr> + ?Sized>(t: &T) -> mpsc::UnboundedReceiver<Change> {
     let (tx, rx) = mpsc::unbounded_channel();
-    t.on_change(move |e| {
+    t.add_listener(Arc::new(move |e: &lb_core::TableEvent| {
         let _ = tx.send(e.change.clone());
-    });
+    }));
     rx
 }
 
@@ -54,7 +54,7 @@ async fn eject_and_wait(
 #[tokio::test(start_paused = true)]
 async fn an_ejection_ends_by_itself_and_says_for_how_long() {
     let t = table(2);
-    let mut rx = changes(&t);
+    let mut rx = changes(&*t);
     let p = Passive::new(t.clone());
     let id = t.snapshot().id(0);
     assert!(p.report_failure(id, Reason::ConnectTimeout));
@@ -77,7 +77,7 @@ async fn an_ejection_ends_by_itself_and_says_for_how_long() {
 #[tokio::test(start_paused = true)]
 async fn back_off_doubles_up_to_the_maximum() {
     let t = table(2);
-    let mut rx = changes(&t);
+    let mut rx = changes(&*t);
     let p = Passive::new(t.clone())
         .with_ejection_time(SEC, 5 * SEC)
         .unwrap();
@@ -92,7 +92,7 @@ async fn back_off_doubles_up_to_the_maximum() {
 #[tokio::test(start_paused = true)]
 async fn back_off_resets_after_a_base_time_of_service() {
     let t = table(2);
-    let mut rx = changes(&t);
+    let mut rx = changes(&*t);
     let p = Passive::new(t.clone())
         .with_ejection_time(SEC, 60 * SEC)
         .unwrap();
@@ -159,7 +159,7 @@ fn at_most_the_maximum_share_is_ejected() {
 #[tokio::test(start_paused = true)]
 async fn a_check_ends_an_ejection_early_and_the_old_timer_ends_nothing() {
     let t = table(2);
-    let mut rx = changes(&t);
+    let mut rx = changes(&*t);
     let p = Passive::new(t.clone())
         .with_ejection_time(10 * SEC, 60 * SEC)
         .unwrap();
@@ -189,7 +189,7 @@ async fn a_check_ends_an_ejection_early_and_the_old_timer_ends_nothing() {
 #[tokio::test(start_paused = true)]
 async fn a_check_that_says_down_wins_when_the_ejection_ends() {
     let t = table(2);
-    let mut rx = changes(&t);
+    let mut rx = changes(&*t);
     let p = Passive::new(t.clone());
     let id = t.snapshot().id(0);
     assert!(p.report_failure(id, Reason::ConnectRefused));

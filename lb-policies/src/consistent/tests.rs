@@ -2,13 +2,13 @@
 
 use std::net::SocketAddr;
 
-use lb_core::{fast_hash, Balancer, Context, HashKey, Health, Table};
+use lb_core::{fast_hash, Balancer, Context, HashKey, Health, HostTable};
 
 use super::*;
 
-fn table(n: usize) -> Arc<Table<SocketAddr>> {
+fn table(n: usize) -> Arc<HostTable<SocketAddr>> {
     let hosts = (1..=n).map(|i| format!("10.0.0.{i}:443").parse().unwrap());
-    Table::new("t", hosts).unwrap()
+    HostTable::new("t", hosts).unwrap()
 }
 
 fn ctx(addr: &str) -> Context<'static> {

@@ -106,8 +106,8 @@ fn live_cycle_skips_down_hosts_like_the_schedule() {
 #[test]
 fn live_cycle_picks_the_same_as_the_schedule() {
     let weights = [3, 1, 4, 1, 5];
-    let scheduled = Balancer::new(&table(&weights), RoundRobin::new());
-    let live = Balancer::new(&table(&weights), RoundRobin::new().with_schedule_limit(0));
+    let scheduled = Balancer::new(table(&weights), RoundRobin::new());
+    let live = Balancer::new(table(&weights), RoundRobin::new().with_schedule_limit(0));
     assert!(live.with_plan(|_, p| p.is_weighted() && p.schedule().is_none()));
     assert_eq!(picks(&live, 42), picks(&scheduled, 42));
 }

@@ -17,7 +17,7 @@
 //! host or life gives it a new generation (or makes it idle or free) under the lock,
 //! so a stale hint (another thread's pick in between, an expired or moved entry, a
 //! lease taken much later through `Balancer::candidates`) finds a different word and
-//! takes the locked path. Table ids are never reused, so a hint cannot outlive its
+//! takes the locked path. HostTable ids are never reused, so a hint cannot outlive its
 //! table into a new one at the same address.
 //!
 //! # Memory orderings
@@ -215,7 +215,7 @@ mod tests {
     use std::thread;
     use std::time::Duration;
 
-    use lb_core::{Backend, Clock, Health, ManualClock, Release, Table};
+    use lb_core::{Backend, Clock, Health, HostTable, ManualClock, Release};
 
     use super::super::slot::{SourceKey, Word, GEN_MASK};
     use super::super::table::SourceTable;
@@ -276,7 +276,7 @@ mod tests {
             let clock = ManualClock::new();
             let table = Arc::new(SourceTable::new(8, 2, timeout_ns, false, clock.clone()));
             let addrs = (1..=3).map(|n| SocketAddr::from(([10, 0, 0, n], 80)));
-            let hosts = Table::new("stress", addrs).unwrap();
+            let hosts = HostTable::new("stress", addrs).unwrap();
             let stop = Arc::new(AtomicBool::new(false));
             // Hosts fail and recover (entries dropped under live leases, slots reused),
             // time passes (idle entries expire) and sweeps run, all while leases move.

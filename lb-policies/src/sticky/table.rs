@@ -17,7 +17,7 @@ use super::shard::homes;
 use super::slot::{Slot, SourceKey, Word, GEN_MASK, IDLE};
 use super::{StickyEntry, StickyStats};
 
-/// Table ids for the pick-to-lease hand-off: never reused, unlike addresses.
+/// HostTable ids for the pick-to-lease hand-off: never reused, unlike addresses.
 static NEXT_TABLE_ID: AtomicU64 = AtomicU64::new(1);
 
 /// A shard on its own cache lines, so that picks on different shards do not contend

@@ -6,21 +6,21 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use lb_core::{Admin, Balancer, Context, Health, Host, Policy, Table};
+use lb_core::{Admin, Balancer, Context, Health, Host, HostTable, Policy};
 
 /// A table `t` with one host per weight, named `h0`, `h1`, ..., all up and enabled.
-pub fn table(weights: &[u16]) -> Arc<Table> {
+pub fn table(weights: &[u16]) -> Arc<HostTable> {
     let hosts = weights.iter().enumerate().map(|(i, &w)| {
         let addr = SocketAddr::from(([10, 0, 0, 1], 8000 + i as u16));
         Host::new(format!("h{i}"), addr)
             .with_weight(u64::from(w))
             .expect("test weights are 1..=65535")
     });
-    Table::new("t", hosts).expect("test tables are valid")
+    HostTable::new("t", hosts).expect("test tables are valid")
 }
 
 /// Sets the health of the host at `index`.
-pub fn set_health(table: &Table, index: usize, health: Health) {
+pub fn set_health(table: &HostTable, index: usize, health: Health) {
     let id = table.snapshot().id(index);
     table
         .set_health(id, health, "test")
@@ -28,7 +28,7 @@ pub fn set_health(table: &Table, index: usize, health: Health) {
 }
 
 /// Sets the admin state of the host at `index`.
-pub fn set_admin(table: &Table, index: usize, admin: Admin) {
+pub fn set_admin(table: &HostTable, index: usize, admin: Admin) {
     let id = table.snapshot().id(index);
     table.set_admin(id, admin).expect("index is in the table");
 }

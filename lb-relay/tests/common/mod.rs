@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use lb_core::{BackendId, Host, Table};
+use lb_core::{BackendId, Host, HostTable};
 use lb_relay::{BackendPort, Relay, RelayBuilder, RelayHandle};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
@@ -135,8 +135,8 @@ impl Backend {
 }
 
 /// A table of these backends, all up.
-pub fn table(name: &str, backends: &[&Backend]) -> Arc<Table<Host>> {
-    Table::new(name, backends.iter().map(|b| b.host())).unwrap()
+pub fn table(name: &str, backends: &[&Backend]) -> Arc<HostTable<Host>> {
+    HostTable::new(name, backends.iter().map(|b| b.host())).unwrap()
 }
 
 /// A relay on 127.0.0.1 that connects to each host's own port.
