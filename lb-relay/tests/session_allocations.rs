@@ -15,7 +15,7 @@ mod common;
 use std::net::SocketAddr;
 
 use common::{bounded, relay, steady, Run};
-use lb_core::{Host, Table};
+use lb_core::{Host, HostTable};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -72,7 +72,7 @@ fn a_relayed_session_makes_few_allocations() {
         let backend = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let direct = backend.local_addr().unwrap();
         let relay = relay("allocations")
-            .forward_to(Table::new("t", [Host::from(direct)]).unwrap())
+            .forward_to(HostTable::new("t", [Host::from(direct)]).unwrap())
             .run();
         let via_relay = relay.local_addrs()[0];
         // Warm up both paths: the first sessions allocate what later ones reuse (the
