@@ -93,6 +93,8 @@ struct Setup {
     direct_echo: SocketAddr,
     relay_sink: SocketAddr,
     relay_echo: SocketAddr,
+    /// A bare tokio relay to another echo backend: the floor a relay can reach here.
+    bare_echo: SocketAddr,
     _relays: [RelayHandle; 2],
 }
 
@@ -106,36 +108,121 @@ async fn run(sizes: &Sizes, splice: bool) -> Result<Vec<String>, Box<dyn std::er
         direct_echo,
         relay_sink: sink_relay.local_addrs()[0],
         relay_echo: echo_relay.local_addrs()[0],
+        bare_echo: spawn_bare_relay(spawn_backend(Backend::Echo).await?).await?,
         _relays: [sink_relay, echo_relay],
     };
 
+    // `LB_BENCH_ONLY=connections` (or `throughput`, `latency`) measures one figure,
+    // for profiling it alone.
+    let only = std::env::var("LB_BENCH_ONLY").ok();
+    let wanted = |figure: &str| only.as_deref().is_none_or(|only| only == figure);
     let mut lines = Vec::new();
+    if wanted("throughput") {
+        lines.push(throughput(&setup, sizes).await?);
+    }
+    if wanted("connections") {
+        lines.extend(connection_rate(&setup, sizes).await?);
+    }
+    if wanted("latency") {
+        lines.extend(latency(&setup, sizes).await?);
+    }
+    Ok(lines)
+}
 
+async fn throughput(setup: &Setup, sizes: &Sizes) -> io::Result<String> {
     let (mut relay, mut direct) = (Vec::new(), Vec::new());
     for _ in 0..sizes.stream_runs {
         relay.push(stream(setup.relay_sink, sizes.stream_bytes).await?);
         direct.push(stream(setup.direct_sink, sizes.stream_bytes).await?);
     }
     let gbits = |secs: f64| sizes.stream_bytes as f64 * 8.0 / secs / 1e9;
-    lines.push(line(
+    Ok(line(
         "throughput",
         gbits(median(&mut relay)),
         gbits(median(&mut direct)),
         "Gbit/s",
-    ));
+    ))
+}
 
-    let (mut relay, mut direct) = (Vec::new(), Vec::new());
+async fn connection_rate(setup: &Setup, sizes: &Sizes) -> io::Result<Vec<String>> {
+    let (mut relay, mut direct, mut bare) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut relay_cpu, mut direct_cpu, mut bare_cpu) = (Vec::new(), Vec::new(), Vec::new());
+    let total = (sizes.connection_clients * sizes.connections_per_client) as f64;
     for _ in 0..sizes.connection_rounds {
-        relay.push(connections(setup.relay_echo, sizes).await?);
-        direct.push(connections(setup.direct_echo, sizes).await?);
+        for (addr, rates, cpus) in [
+            (setup.relay_echo, &mut relay, &mut relay_cpu),
+            (setup.direct_echo, &mut direct, &mut direct_cpu),
+            (setup.bare_echo, &mut bare, &mut bare_cpu),
+        ] {
+            let cpu = cpu_seconds()?;
+            rates.push(connections(addr, sizes).await?);
+            cpus.push((cpu_seconds()? - cpu) / total * 1e6);
+        }
     }
-    lines.push(line(
-        "connections",
-        median(&mut relay),
-        median(&mut direct),
-        "conn/s",
-    ));
+    let direct = median(&mut direct);
+    let direct_cpu = median(&mut direct_cpu);
+    Ok(vec![
+        line("connections", median(&mut relay), direct, "conn/s"),
+        line(
+            "connection cpu",
+            median(&mut relay_cpu),
+            direct_cpu,
+            "us/conn",
+        ),
+        line(
+            "connections (bare relay)",
+            median(&mut bare),
+            direct,
+            "conn/s",
+        ),
+        line(
+            "connection cpu (bare relay)",
+            median(&mut bare_cpu),
+            direct_cpu,
+            "us/conn",
+        ),
+    ])
+}
 
+/// The least a relay can do per connection on tokio, for comparison: accept, connect
+/// to `backend`, `copy_bidirectional`; no policy, stats, timeouts or failover.
+async fn spawn_bare_relay(backend: SocketAddr) -> io::Result<SocketAddr> {
+    let listener = TcpListener::bind((LOOPBACK, 0)).await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut client, _)) = listener.accept().await else {
+                continue;
+            };
+            tokio::spawn(async move {
+                // A failing bench connection shows up as a client error.
+                let Ok(mut server) = TcpStream::connect(backend).await else {
+                    return;
+                };
+                let _ = client.set_nodelay(true);
+                let _ = server.set_nodelay(true);
+                let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+            });
+        }
+    });
+    Ok(addr)
+}
+
+/// CPU seconds (user and system) this process used so far, on every thread: clients,
+/// backends and relay alike.
+fn cpu_seconds() -> io::Result<f64> {
+    // SAFETY: an all-zero `rusage` is a valid value of the plain C struct, which
+    // getrusage(2) overwrites.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `usage` is a valid, writable `rusage`.
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    Ok(secs(usage.ru_utime) + secs(usage.ru_stime))
+}
+
+async fn latency(setup: &Setup, sizes: &Sizes) -> io::Result<Vec<String>> {
     let mut relay_conn = EchoClient::connect(setup.relay_echo).await?;
     let mut direct_conn = EchoClient::connect(setup.direct_echo).await?;
     relay_conn
@@ -150,11 +237,13 @@ async fn run(sizes: &Sizes, splice: bool) -> Result<Vec<String>, Box<dyn std::er
         relay_conn.round_trips(n, Some(&mut relay)).await?;
         direct_conn.round_trips(n, Some(&mut direct)).await?;
     }
-    for (name, q) in [("latency p50", 0.50), ("latency p99", 0.99)] {
-        let micros = |samples: &mut [f64]| percentile(samples, q) * 1e6;
-        lines.push(line(name, micros(&mut relay), micros(&mut direct), "us"));
-    }
-    Ok(lines)
+    Ok([("latency p50", 0.50), ("latency p99", 0.99)]
+        .into_iter()
+        .map(|(name, q)| {
+            let micros = |samples: &mut [f64]| percentile(samples, q) * 1e6;
+            line(name, micros(&mut relay), micros(&mut direct), "us")
+        })
+        .collect())
 }
 
 fn line(figure: &str, relay: f64, direct: f64, unit: &str) -> String {

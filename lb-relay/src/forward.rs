@@ -47,6 +47,36 @@ pub(crate) struct Connected {
     pub(crate) table: String,
 }
 
+/// The hosts a session tried, at most `1 + failover`: inline up to [`Tried::INLINE`]
+/// (the default failover tries 3), so a session allocates nothing for it; a larger
+/// failover setting spills to the heap. Searched linearly.
+#[derive(Default)]
+struct Tried {
+    inline: [Option<BackendId>; Tried::INLINE],
+    len: usize,
+    spilled: Vec<BackendId>,
+}
+
+impl Tried {
+    const INLINE: usize = 4;
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn contains(&self, id: &BackendId) -> bool {
+        self.inline.contains(&Some(*id)) || self.spilled.contains(id)
+    }
+
+    fn push(&mut self, id: BackendId) {
+        match self.inline.get_mut(self.len) {
+            Some(slot) => *slot = Some(id),
+            None => self.spilled.push(id),
+        }
+        self.len += 1;
+    }
+}
+
 /// Walks the candidates of every table in order and connects to the first host that
 /// answers, within the failover limit. `None` when no table has a host that answered.
 pub(crate) async fn open(
@@ -57,8 +87,7 @@ pub(crate) async fn open(
     local: SocketAddr,
 ) -> Option<Connected> {
     let limit = settings.failover as usize + 1;
-    // At most `limit` entries: a small vector, searched linearly.
-    let mut tried: Vec<BackendId> = Vec::new();
+    let mut tried = Tried::default();
     for forward in forwards {
         for candidate in forward.select.candidates(ctx) {
             let id = candidate.host().id();

@@ -41,6 +41,10 @@ pub struct Accepted {
     /// (`192.0.2.1:443` on a wildcard listener): [`Context::local`](lb_core::Context::local),
     /// the PROXY header's destination, and the port `BackendPort::Listen` forwards to.
     pub local: SocketAddr,
+    /// Whether the stream already has the relay's per-connection options (on Linux,
+    /// accepted sockets inherit `TCP_NODELAY` from the relay's listener); a stream
+    /// from elsewhere gets them when its session starts.
+    pub(crate) tuned: bool,
 }
 
 impl Accepted {
@@ -54,6 +58,7 @@ impl Accepted {
             listen: local,
             local,
             stream,
+            tuned: false,
         })
     }
 

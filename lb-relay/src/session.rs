@@ -40,6 +40,7 @@ pub(crate) async fn serve(shared: &Shared, accepted: Accepted) -> Outcome {
         peer,
         listen,
         local,
+        tuned,
     } = accepted;
     if !shared.enabled.load(Ordering::Acquire) {
         Counters::bump(&counters.refused);
@@ -50,7 +51,13 @@ pub(crate) async fn serve(shared: &Shared, accepted: Accepted) -> Outcome {
     counters.active.fetch_add(1, Ordering::Relaxed);
     let _active = ActiveGuard(counters);
     counters.windows.record();
-    if let Err(error) = connect::tune(&client, &settings.tcp) {
+    // A stream from the relay's own listener has the options already.
+    let tune = if tuned {
+        Ok(())
+    } else {
+        connect::tune(&client, &settings.tcp)
+    };
+    if let Err(error) = tune {
         // The client may already be gone; the copy will find out.
         tracing::debug!(relay = %settings.name, %peer, %error, "cannot set client socket options");
     }
@@ -73,7 +80,7 @@ pub(crate) async fn serve(shared: &Shared, accepted: Accepted) -> Outcome {
         table,
     } = connected;
     tracing::debug!(relay = %settings.name, %peer, %table, host = %lease.name(), %addr, "session started");
-    let live = counters.bytes.track();
+    let progress = copy::Progress::default();
     let started = Instant::now();
     let result = async {
         if let Some(version) = settings.proxy_protocol {
@@ -85,14 +92,11 @@ pub(crate) async fn serve(shared: &Shared, accepted: Accepted) -> Outcome {
             idle_timeout: settings.idle_timeout,
             splice: settings.splice,
         };
-        copy::bidirectional(client, server, &opts, &live.progress).await
+        copy::bidirectional_counted(client, server, &opts, &progress, &counters.bytes.progress)
+            .await
     }
     .await;
-    let (up, down) = (
-        live.progress.client_to_server(),
-        live.progress.server_to_client(),
-    );
-    drop(live);
+    let (up, down) = (progress.client_to_server(), progress.server_to_client());
     let end = match result {
         Ok(totals) => {
             if totals.end == End::IdleTimeout {

@@ -1,18 +1,15 @@
 //! Relay counters and the [`RelayStats`] snapshot.
 //!
 //! Counters are relaxed atomics updated by sessions as they happen. Bytes are counted
-//! live by the copy loop in each session's own [`Progress`]; the relay keeps those of
-//! running sessions in a registry and adds them to the totals of finished ones, so a
-//! long transfer shows up while it runs, not only when it ends. Per-host figures (active states, totals, failed connects) are not duplicated
+//! live by the copy loop, in each session's own [`Progress`] and in the relay's, so a
+//! long transfer shows up while it runs, not only when it ends, and a session costs the
+//! stats no allocation and no lock. Per-host figures (active states, totals, failed connects) are not duplicated
 //! here: they live in each host's [`HostState`](lb_core::HostState) in lb-core, shared by
 //! every relay and balancer that uses the table, and [`RelayStats::tables`] reads them.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 
 use lb_core::HostStats;
-use parking_lot::Mutex;
 
 use crate::copy::Progress;
 use crate::window::{WindowCounts, Windows};
@@ -59,18 +56,11 @@ impl Counters {
     }
 }
 
-/// Bytes relayed: the totals of finished sessions and the live [`Progress`] of running
-/// ones, under one lock so that a session moving from one to the other is counted once.
+/// Bytes relayed: every session's copy adds the bytes it delivers here as it delivers
+/// them, so running sessions are included and a finished one needs no bookkeeping.
 #[derive(Default)]
 pub(crate) struct Bytes {
-    inner: Mutex<BytesInner>,
-}
-
-#[derive(Default)]
-struct BytesInner {
-    next: u64,
-    done: ByteTotals,
-    live: HashMap<u64, Arc<Progress>>,
+    pub(crate) progress: Progress,
 }
 
 /// Bytes relayed each way, and how many of them were spliced.
@@ -82,53 +72,16 @@ pub(crate) struct ByteTotals {
     pub(crate) spliced_server_to_client: u64,
 }
 
-impl ByteTotals {
-    fn add(&mut self, p: &Progress) {
-        self.client_to_server += p.client_to_server();
-        self.server_to_client += p.server_to_client();
-        self.spliced_client_to_server += p.spliced_client_to_server();
-        self.spliced_server_to_client += p.spliced_server_to_client();
-    }
-}
-
-/// A running session's entry in [`Bytes`]; dropping it moves its counts to the totals.
-pub(crate) struct Live<'a> {
-    bytes: &'a Bytes,
-    key: u64,
-    pub(crate) progress: Arc<Progress>,
-}
-
 impl Bytes {
-    /// Registers a running session's progress.
-    pub(crate) fn track(&self) -> Live<'_> {
-        let progress = Arc::new(Progress::default());
-        let mut inner = self.inner.lock();
-        let key = inner.next;
-        inner.next += 1;
-        inner.live.insert(key, progress.clone());
-        Live {
-            bytes: self,
-            key,
-            progress,
-        }
-    }
-
     /// Bytes relayed so far, running sessions included.
     pub(crate) fn totals(&self) -> ByteTotals {
-        let inner = self.inner.lock();
-        let mut totals = inner.done;
-        for p in inner.live.values() {
-            totals.add(p);
+        let p = &self.progress;
+        ByteTotals {
+            client_to_server: p.client_to_server(),
+            server_to_client: p.server_to_client(),
+            spliced_client_to_server: p.spliced_client_to_server(),
+            spliced_server_to_client: p.spliced_server_to_client(),
         }
-        totals
-    }
-}
-
-impl Drop for Live<'_> {
-    fn drop(&mut self) {
-        let mut inner = self.bytes.inner.lock();
-        inner.live.remove(&self.key);
-        inner.done.add(&self.progress);
     }
 }
 

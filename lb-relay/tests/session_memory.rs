@@ -55,7 +55,7 @@ fn an_idle_relayed_session_holds_under_4_kib() {
         let mut servers = Vec::with_capacity(SESSIONS);
         let mut buf = [0u8; 64];
         // Warm up: the first session allocates what every later one reuses (the
-        // scheduler's queues, the stats registry).
+        // scheduler's queues, the timer wheel).
         let mut warm = common::connect(to).await.unwrap();
         let (mut warm_server, _) = backend.accept().await.unwrap();
         warm.write_all(b"x").await.unwrap();

@@ -30,23 +30,39 @@
 //! portable copy is compiled alone. [`Progress`] counts the spliced bytes of each
 //! direction apart, so a caller can tell which path ran.
 //!
+//! ## Short sessions
+//!
+//! Most sessions of a mail or web front are short (a banner, a request, a response),
+//! so the copy is built to cost few system calls and no allocation for them:
+//!
+//! - reads go into one 64 KiB scratch buffer per thread, and what the destination
+//!   takes at once is written from there; a direction holds a buffer of its own only
+//!   while the destination pushes back;
+//! - a read that returns less than the buffer holds has emptied the socket, so it
+//!   clears tokio's readiness (as tokio's `poll_read` does) instead of reading again
+//!   only to learn `EAGAIN`;
+//! - the first write to a backend whose connect completed at once goes straight to the
+//!   socket, without waiting for the I/O driver to report it writable;
+//! - when both sides close at about the same time, no `shutdown(SHUT_WR)` is made:
+//!   both sockets are closed right after, and the close sends the same FIN.
+//!
 //! ## Memory of an idle session
 //!
-//! The portable copy allocates its buffer when the source becomes readable and frees it
-//! as soon as the source would block with nothing left to write, so an idle session
-//! holds no copy buffer at all: only the state of this future (about 1.2 KB, kept small
-//! by waiting on the streams' own waker slots, `poll_read_ready`), its task header,
-//! and the sockets' tokio registrations, about 1.9 KB in all on x86-64. The
-//! `copy_idle_memory` integration test measures it with a counting allocator and fails
-//! above 4 KiB. Kernel memory (socket buffers, the pipes of bulk directions) is not
-//! user-space memory and is not counted.
+//! An idle session holds no copy buffer at all (see above): only the state of this
+//! future (about 1.5 KB, kept small by waiting on the streams' own waker slots,
+//! `poll_read_ready`), its task header, and the sockets' tokio registrations, about
+//! 2.4 KB in all on x86-64. The `copy_idle_memory` integration test measures it with a
+//! counting allocator and fails above 4 KiB. Kernel memory (socket buffers, the pipes
+//! of bulk directions) is not user-space memory and is not counted, nor is the scratch
+//! buffer, one per thread however many sessions run.
 
+mod join;
 mod portable;
 #[cfg(all(target_os = "linux", feature = "splice"))]
 mod splice;
 
 use std::io;
-use std::net::Shutdown;
+use std::pin::pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -172,12 +188,31 @@ struct Direction<'a> {
     // Written only by the splice path; without it the count simply stays 0.
     #[cfg_attr(not(all(target_os = "linux", feature = "splice")), allow(dead_code))]
     spliced: &'a AtomicU64,
+    /// The same two counts summed over every session of a relay, if any.
+    total: Option<(&'a AtomicU64, &'a AtomicU64)>,
     activity: &'a Activity,
 }
 
-impl Direction<'_> {
+impl<'a> Direction<'a> {
+    fn new(
+        delivered: &'a AtomicU64,
+        spliced: &'a AtomicU64,
+        total: Option<(&'a AtomicU64, &'a AtomicU64)>,
+        activity: &'a Activity,
+    ) -> Self {
+        Direction {
+            delivered,
+            spliced,
+            total,
+            activity,
+        }
+    }
+
     fn delivered(&self, n: usize) {
         self.delivered.fetch_add(n as u64, Ordering::Relaxed);
+        if let Some((delivered, _)) = self.total {
+            delivered.fetch_add(n as u64, Ordering::Relaxed);
+        }
         self.activity.touch();
     }
 
@@ -185,6 +220,9 @@ impl Direction<'_> {
     #[cfg(all(target_os = "linux", feature = "splice"))]
     fn spliced(&self, n: usize) {
         self.spliced.fetch_add(n as u64, Ordering::Relaxed);
+        if let Some((_, spliced)) = self.total {
+            spliced.fetch_add(n as u64, Ordering::Relaxed);
+        }
         self.delivered(n);
     }
 }
@@ -216,21 +254,44 @@ pub async fn bidirectional(
     opts: &CopyOptions,
     progress: &Progress,
 ) -> io::Result<Totals> {
+    run(client, server, opts, progress, None).await
+}
+
+/// [`bidirectional`], also counting every byte in `relay`, the running totals of all of
+/// a relay's sessions.
+pub(crate) async fn bidirectional_counted(
+    client: TcpStream,
+    server: TcpStream,
+    opts: &CopyOptions,
+    progress: &Progress,
+    relay: &Progress,
+) -> io::Result<Totals> {
+    run(client, server, opts, progress, Some(relay)).await
+}
+
+async fn run(
+    client: TcpStream,
+    server: TcpStream,
+    opts: &CopyOptions,
+    progress: &Progress,
+    relay: Option<&Progress>,
+) -> io::Result<Totals> {
     let activity = Activity::new();
-    let up = Direction {
-        delivered: &progress.client_to_server,
-        spliced: &progress.spliced_client_to_server,
-        activity: &activity,
-    };
-    let down = Direction {
-        delivered: &progress.server_to_client,
-        spliced: &progress.spliced_server_to_client,
-        activity: &activity,
-    };
-    let both = futures_util::future::try_join(
-        one_way(&client, &server, up, opts.splice),
-        one_way(&server, &client, down, opts.splice),
+    let up = Direction::new(
+        &progress.client_to_server,
+        &progress.spliced_client_to_server,
+        relay.map(|r| (&r.client_to_server, &r.spliced_client_to_server)),
+        &activity,
     );
+    let down = Direction::new(
+        &progress.server_to_client,
+        &progress.spliced_server_to_client,
+        relay.map(|r| (&r.server_to_client, &r.spliced_server_to_client)),
+        &activity,
+    );
+    let up = pin!(one_way(&client, &server, up, opts.splice));
+    let down = pin!(one_way(&server, &client, down, opts.splice));
+    let both = join::both_ways(up, down, &client, &server);
     let end = tokio::select! {
         result = both => {
             result?;
@@ -259,7 +320,8 @@ async fn idle(activity: &Activity, timeout: Duration) {
     }
 }
 
-/// Copies `src` to `dst` until EOF on `src`, then shuts down writing on `dst`.
+/// Copies `src` to `dst` until EOF on `src` (the caller then shuts down writing on
+/// `dst`, see `join::both_ways`).
 async fn one_way(
     src: &TcpStream,
     dst: &TcpStream,
@@ -268,11 +330,7 @@ async fn one_way(
 ) -> io::Result<()> {
     copy_until_eof(src, dst, &dir, splice).await?;
     dir.activity.touch();
-    match socket2::SockRef::from(dst).shutdown(Shutdown::Write) {
-        // The peer is already gone: there is nobody left to tell.
-        Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(()),
-        other => other,
-    }
+    Ok(())
 }
 
 /// Waits until `stream` is readable (or has EOF or an error pending).
@@ -305,17 +363,22 @@ async fn copy_until_eof(
     dir: &Direction<'_>,
     use_splice: bool,
 ) -> io::Result<()> {
+    let mut mode = portable::WriteMode::fresh();
     if !use_splice {
-        return portable::copy(src, dst, dir, u64::MAX).await.map(drop);
+        return portable::copy(src, dst, dir, &mut mode, u64::MAX)
+            .await
+            .map(drop);
     }
-    if portable::copy(src, dst, dir, SPLICE_AFTER).await? == portable::Stopped::Eof {
+    if portable::copy(src, dst, dir, &mut mode, SPLICE_AFTER).await? == portable::Stopped::Eof {
         return Ok(());
     }
     match splice::Pipe::new() {
         Ok(pipe) => splice::copy(src, dst, pipe, dir).await,
         Err(error) => {
             tracing::warn!(%error, "cannot create a pipe for splice, copying through user space");
-            portable::copy(src, dst, dir, u64::MAX).await.map(drop)
+            portable::copy(src, dst, dir, &mut mode, u64::MAX)
+                .await
+                .map(drop)
         }
     }
 }
@@ -327,5 +390,8 @@ async fn copy_until_eof(
     dir: &Direction<'_>,
     _splice: bool,
 ) -> io::Result<()> {
-    portable::copy(src, dst, dir, u64::MAX).await.map(drop)
+    let mut mode = portable::WriteMode::fresh();
+    portable::copy(src, dst, dir, &mut mode, u64::MAX)
+        .await
+        .map(drop)
 }

@@ -18,7 +18,8 @@
 //! splices pay off (on loopback, a 1 GiB stream goes from about 11 to 15-20 Gbit/s);
 //! growth is best effort (refused past the limit, the pipe keeps its size).
 //!
-//! This is the one module of the crate with `unsafe`: four foreign calls.
+//! This module and `connect` (one `poll(2)`) are the crate's only `unsafe`: foreign
+//! calls.
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
