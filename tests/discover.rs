@@ -188,3 +188,22 @@ async fn a_reinserted_key_keeps_its_host_and_takes_the_new_service() {
         "the same host, not a new one"
     );
 }
+
+#[tokio::test]
+async fn the_changes_ready_at_one_poll_are_one_batch() {
+    let (tx, mut balance) = discovered();
+    let first = balance.balancer().table().snapshot().version();
+    for name in ["10.0.0.1:80", "10.0.0.2:80", "10.0.0.3:80", "10.0.0.4:80"] {
+        insert(&tx, name);
+    }
+    tx.unbounded_send(Ok(Change::Remove("10.0.0.2:80")))
+        .unwrap();
+    answers(&mut balance, &["u".into()]).await;
+    let snap = balance.balancer().table().snapshot();
+    assert_eq!(snap.len(), 3);
+    assert_eq!(
+        snap.version(),
+        first + 1,
+        "five changes, one snapshot: the policy rebuilt once"
+    );
+}

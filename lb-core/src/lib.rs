@@ -35,7 +35,7 @@
 //! - The three traits: [`Backend`] (what a host is), [`Table`] (a set of hosts,
 //!   published as snapshots) and [`Policy`] (how a host is chosen).
 //! - [`table`]: the [`Table`] trait, [`HostTable`] (its implementation) and its
-//!   [`TableBuilder`], [`IntoTable`], [`Watcher`].
+//!   [`TableBuilder`], [`IntoTable`], [`Watcher`], batched membership [`Update`]s.
 //! - [`event`]: the [`TableEvent`]s listeners hear, [`Change`], [`ListenerId`].
 //! - [`snapshot`]: [`Snapshot`], what readers see.
 //! - [`host`]: per-host [`Health`], [`Admin`], [`HostState`] counters.
@@ -73,4 +73,4 @@ pub use host::{Admin, Health, HostSlot, HostState, HostStats};
 pub use lease::{Lease, LeaseHook, Release};
 pub use policy::{Order, Policy};
 pub use snapshot::Snapshot;
-pub use table::{HostTable, IntoTable, Table, TableBuilder, Watcher};
+pub use table::{HostTable, IntoTable, Table, TableBuilder, Update, Watcher};

@@ -46,10 +46,12 @@ mod contract;
 mod deliver;
 mod ejection;
 mod listeners;
+mod update;
 
 pub use crate::event::{Change, ListenerId, TableEvent};
 pub use builder::TableBuilder;
 pub use contract::{IntoTable, Table, Watcher};
+pub use update::Update;
 
 use crate::event::Listener;
 use crate::snapshot::Members;
@@ -350,6 +352,16 @@ impl<B: Backend> HostTable<B> {
         host: String,
         change: Change,
     ) -> Published<B> {
+        self.commit_all(w, next, vec![(id, host, change)])
+    }
+
+    /// [`commit`](HostTable::commit) for any number of host changes made by one snapshot.
+    fn commit_all(
+        &self,
+        w: &mut Writer<B>,
+        next: Snapshot<B>,
+        changes: Vec<(BackendId, String, Change)>,
+    ) -> Published<B> {
         let version = next.version;
         w.next_version += 1;
         let next = Arc::new(next);
@@ -368,13 +380,16 @@ impl<B: Backend> HostTable<B> {
             membership,
             observers,
             listeners: w.listeners.iter().map(|(_, l)| l.clone()).collect(),
-            event: TableEvent {
-                table: self.name.clone(),
-                id,
-                host,
-                change,
-                version,
-            },
+            events: changes
+                .into_iter()
+                .map(|(id, host, change)| TableEvent {
+                    table: self.name.clone(),
+                    id,
+                    host,
+                    change,
+                    version,
+                })
+                .collect(),
         }
     }
 }

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use lb_core::{BackendId, Error as TableError, Health, Table, Weight};
+use lb_core::{BackendId, Error as TableError, Health, Table, Update, Weight};
 use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
@@ -211,8 +211,18 @@ fn plan<B: DnsBackend>(
     plan
 }
 
-/// Runs the writes, additions first so that a set replaced whole never leaves the
-/// table empty in between.
+/// What each change of the batch was for, to fold its result back.
+enum Step {
+    Add(Member),
+    /// The weight an added host takes when its backend's own differs (same batch).
+    AddWeight,
+    Reweight(Member),
+    Remove(Member),
+}
+
+/// Runs the writes as one batch ([`Table::update`]): additions (each with its weight),
+/// re-weightings, then removals, so that balancers rebuild once per answer and a set
+/// replaced whole is never seen empty.
 fn apply<B: DnsBackend>(table: &dyn Table<B>, plan: Plan<B>, health: Health) -> Applied {
     let mut applied = Applied {
         added: Vec::new(),
@@ -221,34 +231,39 @@ fn apply<B: DnsBackend>(table: &dyn Table<B>, plan: Plan<B>, health: Health) -> 
         lost: Vec::new(),
         errors: Vec::new(),
     };
+    let mut updates = Vec::new();
+    let mut steps = Vec::new();
     for (member, backend) in plan.add {
-        let carried = backend.weight();
-        match table.add(backend, health) {
-            Ok(id) => {
-                if carried != member.weight {
-                    if let Err(e) = table.set_weight(id, member.weight) {
-                        applied.errors.push(e);
-                    }
-                }
-                applied.added.push((member, id));
-            }
-            // Added by someone else since the plan: theirs, not ours.
-            Err(TableError::DuplicateHost { .. }) => {}
-            Err(e) => applied.errors.push(e),
+        let (id, carried) = (backend.id(), backend.weight());
+        updates.push(Update::Add(backend, health));
+        steps.push(Step::Add(member));
+        if carried != member.weight {
+            updates.push(Update::Weight(id, member.weight));
+            steps.push(Step::AddWeight);
         }
     }
     for (member, id) in plan.reweight {
-        match table.set_weight(id, member.weight) {
-            Ok(_) => applied.reweighted.push(member),
-            Err(TableError::UnknownHost { .. }) => applied.lost.push(member.addr),
-            Err(e) => applied.errors.push(e),
-        }
+        updates.push(Update::Weight(id, member.weight));
+        steps.push(Step::Reweight(member));
     }
     for (member, id) in plan.remove {
-        match table.remove(id) {
-            Ok(()) => applied.removed.push(member),
-            Err(TableError::UnknownHost { .. }) => applied.lost.push(member.addr),
-            Err(e) => applied.errors.push(e),
+        updates.push(Update::Remove(id));
+        steps.push(Step::Remove(member));
+    }
+    for (result, step) in table.update(updates).into_iter().zip(steps) {
+        match (step, result) {
+            (Step::Add(member), Ok(id)) => applied.added.push((member, id)),
+            // Added by someone else since the plan: theirs, not ours.
+            (Step::Add(_), Err(TableError::DuplicateHost { .. })) => {}
+            // The host was someone else's: its add failed, so its weight finds nothing.
+            (Step::AddWeight, Err(TableError::UnknownHost { .. })) | (Step::AddWeight, Ok(_)) => {}
+            (Step::Reweight(member), Ok(_)) => applied.reweighted.push(member),
+            (Step::Remove(member), Ok(_)) => applied.removed.push(member),
+            (
+                Step::Reweight(member) | Step::Remove(member),
+                Err(TableError::UnknownHost { .. }),
+            ) => applied.lost.push(member.addr),
+            (_, Err(e)) => applied.errors.push(e),
         }
     }
     applied

@@ -267,3 +267,30 @@ async fn hosts_start_with_the_initial_health_and_sources_merge() {
     assert!((0..snap.len()).all(|i| snap.health(i) == Health::Unknown));
     membership.shutdown().await;
 }
+
+#[tokio::test]
+async fn each_answer_is_one_batch_of_table_changes() {
+    let server = DnsServer::start().await;
+    let v4 = |n: u8| ip(&format!("127.0.0.{n}"));
+    server.set_ips("www.test", 1, &[v4(11), v4(12), v4(13)]);
+    let table = empty_table("web");
+    let first = table.snapshot().version();
+    let membership = Membership::builder(resolver(&server))
+        .ip("www.test", 443)
+        .start(table.clone())
+        .unwrap();
+    membership.ready().await;
+    let mut events = membership.subscribe();
+    let snap = table.snapshot();
+    assert_eq!(
+        (snap.len(), snap.version()),
+        (3, first + 1),
+        "three hosts, one snapshot"
+    );
+    // Two come, one goes: one more snapshot, so balancers rebuild once.
+    server.set_ips("www.test", 1, &[v4(11), v4(13), v4(14), v4(15)]);
+    changed(&mut events).await;
+    let snap = table.snapshot();
+    assert_eq!((snap.len(), snap.version()), (4, first + 2));
+    membership.shutdown().await;
+}

@@ -7,7 +7,7 @@ use std::task::{Context as TaskContext, Poll, Waker};
 
 use arc_swap::ArcSwap;
 use hashbrown::HashMap;
-use lb_core::{Backend, BackendId, Balancer, Health, HostTable, Policy};
+use lb_core::{BackendId, Balancer, Health, HostTable, Policy, Update};
 use parking_lot::Mutex;
 use tower::discover::{Change, Discover};
 
@@ -43,7 +43,7 @@ impl<S> Discovery<S> {
     {
         let table = &*self.table;
         let mut state = self.state.lock();
-        let mut changed = false;
+        let mut changes = Vec::new();
         while !state.ended {
             match state.changes.as_mut().poll_discover(cx) {
                 Poll::Pending => break,
@@ -54,13 +54,11 @@ impl<S> Discovery<S> {
                 Poll::Ready(Some(Err(error))) => {
                     tracing::error!(table = %table.name(), %error, "service discovery failed; the last set keeps serving");
                 }
-                Poll::Ready(Some(Ok(change))) => {
-                    apply(change, table, services);
-                    changed = true;
-                }
+                Poll::Ready(Some(Ok(change))) => changes.push(change),
             }
         }
-        if changed {
+        if !changes.is_empty() {
+            apply(changes, table, services);
             for w in state.waiting.drain(..) {
                 w.wake();
             }
@@ -77,37 +75,54 @@ impl<S> Discovery<S> {
     }
 }
 
-fn apply<S: Clone>(change: Change<String, S>, table: &HostTable<Named>, services: &Services<S>) {
-    match change {
-        Change::Insert(key, service) => {
-            let host = Named::new(key);
-            let id = host.id();
-            services.rcu(|all| {
-                let mut all = HashMap::clone(all);
-                all.insert(id, service.clone());
-                all
-            });
-            if table.snapshot().index_of(id).is_none() {
-                match table.add(host, Health::Up) {
-                    Ok(_) => {
-                        tracing::info!(table = %table.name(), host = %id, "service discovered")
-                    }
-                    Err(error) => {
-                        tracing::error!(table = %table.name(), %error, "a discovered service could not be added")
-                    }
+/// Applies the changes that were ready, in order: the services first (a host without
+/// a service is passed over by `call`), then the table in one batch, so that balancers
+/// rebuild once however many services came or went.
+fn apply<S: Clone>(
+    changes: Vec<Change<String, S>>,
+    table: &HostTable<Named>,
+    services: &Services<S>,
+) {
+    services.rcu(|all| {
+        let mut all = HashMap::clone(all);
+        for change in &changes {
+            match change {
+                Change::Insert(key, service) => {
+                    all.insert(BackendId::of_name(key), service.clone());
+                }
+                Change::Remove(key) => {
+                    all.remove(&BackendId::of_name(key));
                 }
             }
         }
-        Change::Remove(key) => {
-            let id = BackendId::of_name(&key);
-            if table.remove(id).is_ok() {
-                tracing::info!(table = %table.name(), host = %key, "service removed by discovery");
+        all
+    });
+    let updates: Vec<Update<Named>> = changes
+        .into_iter()
+        .map(|change| match change {
+            Change::Insert(key, _) => Update::Add(Named::new(key), Health::Up),
+            Change::Remove(key) => Update::Remove(BackendId::of_name(&key)),
+        })
+        .collect();
+    let kinds: Vec<bool> = updates
+        .iter()
+        .map(|u| matches!(u, Update::Add(..)))
+        .collect();
+    for (result, added) in table.update(updates).into_iter().zip(kinds) {
+        match (result, added) {
+            (Ok(id), true) => {
+                tracing::info!(table = %table.name(), host = %id, "service discovered")
             }
-            services.rcu(|all| {
-                let mut all = HashMap::clone(all);
-                all.remove(&id);
-                all
-            });
+            (Ok(id), false) => {
+                tracing::info!(table = %table.name(), host = %id, "service removed by discovery")
+            }
+            // A key inserted again keeps its host (and takes the new service, above); a
+            // key removed that was never inserted changes nothing.
+            (Err(lb_core::Error::DuplicateHost { .. } | lb_core::Error::UnknownHost { .. }), _) => {
+            }
+            (Err(error), _) => {
+                tracing::error!(table = %table.name(), %error, "a discovered change could not be applied")
+            }
         }
     }
 }
@@ -132,9 +147,9 @@ impl<S, P: Policy, K> Balance<S, P, K, Named> {
     ///   the last good set keeps serving. The end of the stream is logged; the set it left
     ///   keeps serving.
     ///
-    /// Adding or removing a host rebuilds what the policy precomputes, on the polling
-    /// thread (see [`HostTable::add`]): for a consistent-hash table of hundreds of hosts,
-    /// some milliseconds.
+    /// The changes ready at one poll are applied as one batch ([`HostTable::update`]):
+    /// what the policy precomputes is rebuilt once for them, on the polling thread (for a
+    /// consistent-hash table of hundreds of hosts, some milliseconds).
     ///
     /// Readiness: while the table is empty and the stream has not ended, `poll_ready`
     /// waits for the first service (tower's balancers do the same). Once there are hosts,

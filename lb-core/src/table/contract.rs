@@ -5,6 +5,7 @@
 use std::borrow::Cow;
 use std::sync::{Arc, Weak};
 
+use super::Update;
 use crate::event::{Listener, ListenerId};
 use crate::{Admin, Backend, BackendId, Error, Health, Host, HostStats, Result, Snapshot, Weight};
 
@@ -245,6 +246,21 @@ pub trait Table<B: Backend = Host>: Send + Sync + 'static {
     fn set_weight(&self, id: BackendId, weight: Weight) -> Result<Weight> {
         let _ = (id, weight);
         Err(unsupported(self.name(), "change a weight"))
+    }
+
+    /// Applies several membership changes, each with its own result (the id of its
+    /// host). [`HostTable::update`](crate::HostTable::update) makes them one snapshot, so
+    /// balancers rebuild once; the default applies them one by one through
+    /// [`add`](Table::add), [`remove`](Table::remove) and [`set_weight`](Table::set_weight).
+    fn update(&self, updates: Vec<Update<B>>) -> Vec<Result<BackendId>> {
+        updates
+            .into_iter()
+            .map(|u| match u {
+                Update::Add(backend, health) => self.add(backend, health),
+                Update::Remove(id) => self.remove(id).map(|()| id),
+                Update::Weight(id, weight) => self.set_weight(id, weight).map(|_| id),
+            })
+            .collect()
     }
 }
 

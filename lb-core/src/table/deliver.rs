@@ -28,13 +28,15 @@ pub(super) struct Published<B> {
     pub(super) membership: bool,
     pub(super) observers: Vec<Arc<dyn Watcher<B>>>,
     pub(super) listeners: Vec<Listener>,
-    pub(super) event: TableEvent,
+    /// One event per host changed (several for a batched membership update), all with
+    /// the snapshot's version.
+    pub(super) events: Vec<TableEvent>,
 }
 
-/// One event and who hears it, waiting for its turn.
+/// The events of one commit and who hears them, waiting for their turn.
 struct Batch {
     listeners: Vec<Listener>,
-    event: TableEvent,
+    events: Vec<TableEvent>,
 }
 
 /// The delivery queue of one table.
@@ -163,12 +165,12 @@ impl<B: Backend> HostTable<B> {
             membership,
             observers,
             listeners,
-            event,
+            events,
         } = published;
         for o in &observers {
             o.offer(&snapshot);
         }
-        self.deliver(event.version, Batch { listeners, event });
+        self.deliver(snapshot.version(), Batch { listeners, events });
         if membership {
             for o in &observers {
                 o.settle(snapshot.version());
@@ -206,9 +208,14 @@ impl<B: Backend> HostTable<B> {
     }
 }
 
-/// Logs a health change or an ejection and calls the listeners.
+/// Logs each health change or ejection and calls the listeners, event by event.
 fn call(batch: &Batch) {
-    let event = &batch.event;
+    for event in &batch.events {
+        call_one(&batch.listeners, event);
+    }
+}
+
+fn call_one(listeners: &[Listener], event: &TableEvent) {
     // Debug: whoever made the change (a monitor, passive health) logs it at its level.
     match &event.change {
         Change::Health { old, new, reason } => {
@@ -222,7 +229,7 @@ fn call(batch: &Batch) {
         }
         _ => {}
     }
-    for l in &batch.listeners {
+    for l in listeners {
         l(event);
     }
 }

@@ -5,7 +5,7 @@
 use std::borrow::Cow;
 use std::sync::{Arc, Weak};
 
-use super::{HostTable, Table, Watcher};
+use super::{HostTable, Table, Update, Watcher};
 use crate::event::{Listener, ListenerId, TableEvent};
 use crate::{Admin, Backend, BackendId, Health, HostStats, Result, Snapshot, Weight};
 
@@ -123,5 +123,8 @@ impl<B: Backend> Table<B> for HostTable<B> {
     }
     fn set_weight(&self, id: BackendId, weight: Weight) -> Result<Weight> {
         HostTable::set_weight(self, id, weight)
+    }
+    fn update(&self, updates: Vec<Update<B>>) -> Vec<Result<BackendId>> {
+        HostTable::update(self, updates)
     }
 }
