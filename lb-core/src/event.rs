@@ -17,7 +17,9 @@
 //!   monitor does).
 //! - **In the order the changes were made**: every listener hears the events of one
 //!   table in increasing [`version`](TableEvent::version), with no gap, whatever the
-//!   threads writing. A writer waits until the event before its own has been
+//!   threads writing. A batched membership change
+//!   ([`HostTable::update`](crate::HostTable::update)) is one version with one event per
+//!   host it changed, heard in the batch's order. A writer waits until the event before its own has been
 //!   delivered; so a slow listener delays the next writer, and a listener must not
 //!   wait for another thread's write to the same table.
 //! - **Writes made by a listener** (on its own thread, to the same table) are made at
