@@ -123,7 +123,25 @@ impl<P: Policy, B: Backend> Balancer<P, B> {
     /// Loads the shared snapshot (a protected `arc-swap` load, a few nanoseconds);
     /// a [`Picker`] saves that load where one thread or task decides repeatedly.
     pub fn pick(&self, ctx: &Context<'_>) -> Result<Lease<B>> {
-        let prepared = self.prepared.load();
+        self.pick_from(&self.prepared.load(), ctx)
+    }
+
+    /// Every usable host for `ctx`, best first: the pick, then the failover order.
+    /// Calls the policy's `order` once (so a round-robin cursor moves once). The
+    /// iterator owns its snapshot: it can be held across `.await`s and sent to tasks.
+    pub fn candidates(&self, ctx: &Context<'_>) -> Candidates<B> {
+        self.candidates_from(&self.prepared.load(), ctx)
+    }
+
+    /// Leases a candidate from [`candidates`](Balancer::candidates), telling the policy
+    /// (sticky-address records the placement).
+    pub fn lease(&self, candidate: &Candidate<B>, ctx: &Context<'_>) -> Lease<B> {
+        self.lease_slot(candidate.slot.clone(), ctx)
+    }
+
+    /// A pick from `prepared` (the balancer's own, or a [`Picker`]'s copy).
+    #[inline]
+    fn pick_from(&self, prepared: &Prepared<P::Plan, B>, ctx: &Context<'_>) -> Result<Lease<B>> {
         let snap = &prepared.snapshot;
         match self.policy.first(&prepared.plan, snap, ctx) {
             Some(i) => Ok(self.lease_slot(snap.host(i).clone(), ctx)),
@@ -131,11 +149,8 @@ impl<P: Policy, B: Backend> Balancer<P, B> {
         }
     }
 
-    /// Every usable host for `ctx`, best first: the pick, then the failover order.
-    /// Calls the policy's `order` once (so a round-robin cursor moves once). The
-    /// iterator owns its snapshot: it can be held across `.await`s and sent to tasks.
-    pub fn candidates(&self, ctx: &Context<'_>) -> Candidates<B> {
-        let prepared = self.prepared.load();
+    /// The candidates from `prepared` (the balancer's own, or a [`Picker`]'s copy).
+    fn candidates_from(&self, prepared: &Prepared<P::Plan, B>, ctx: &Context<'_>) -> Candidates<B> {
         let mut order = Order::new();
         self.policy
             .order(&prepared.plan, &prepared.snapshot, ctx, &mut order);
@@ -144,12 +159,6 @@ impl<P: Policy, B: Backend> Balancer<P, B> {
             walker: order.walker(),
             order,
         }
-    }
-
-    /// Leases a candidate from [`candidates`](Balancer::candidates), telling the policy
-    /// (sticky-address records the placement).
-    pub fn lease(&self, candidate: &Candidate<B>, ctx: &Context<'_>) -> Lease<B> {
-        self.lease_slot(candidate.slot.clone(), ctx)
     }
 
     fn lease_slot(&self, slot: Arc<HostSlot<B>>, ctx: &Context<'_>) -> Lease<B> {

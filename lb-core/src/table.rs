@@ -142,24 +142,12 @@ impl<B: Backend> HostTable<B> {
             if old == health {
                 return None;
             }
-            let mut all = snap.health.clone();
-            all[i] = health;
             let change = Change::Health {
                 old,
                 new: health,
                 reason: reason.into(),
             };
-            Some((
-                Snapshot::new(
-                    snap.table.clone(),
-                    0,
-                    snap.members.clone(),
-                    all,
-                    snap.admin.clone(),
-                    snap.ejected.clone(),
-                ),
-                change,
-            ))
+            Some((snap.with_health(i, health), change))
         })
         .map(|c| match c {
             Some(Change::Health { old, .. }) => old,
@@ -174,19 +162,7 @@ impl<B: Backend> HostTable<B> {
             if old == admin {
                 return None;
             }
-            let mut all = snap.admin.clone();
-            all[i] = admin;
-            Some((
-                Snapshot::new(
-                    snap.table.clone(),
-                    0,
-                    snap.members.clone(),
-                    snap.health.clone(),
-                    all,
-                    snap.ejected.clone(),
-                ),
-                Change::Admin { old, new: admin },
-            ))
+            Some((snap.with_admin(i, admin), Change::Admin { old, new: admin }))
         })
         .map(|c| match c {
             Some(Change::Admin { old, .. }) => old,

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use arc_swap::{ArcSwap, Cache};
 
-use super::{no_usable_host, Balancer, Candidate, Candidates, Prepared};
-use crate::{Backend, Context, HostSlot, Lease, Order, Policy, Result, Snapshot, Table};
+use super::{Balancer, Candidate, Candidates, Prepared};
+use crate::{Backend, Context, HostSlot, Lease, Policy, Result, Snapshot, Table};
 
 /// The balancer's shared snapshot and plan, as [`Cache`] wants it: something that
 /// dereferences to the `ArcSwap`.
@@ -121,28 +121,14 @@ impl<P: Policy, B: Backend> Picker<P, B> {
     /// [`Error::NoUsableHost`]: crate::Error::NoUsableHost
     #[inline]
     pub fn pick(&mut self, ctx: &Context<'_>) -> Result<Lease<B>> {
-        let prepared = self.cache.load();
-        let snap = &prepared.snapshot;
-        match self.balancer.policy.first(&prepared.plan, snap, ctx) {
-            Some(i) => Ok(self.balancer.lease_slot(snap.host(i).clone(), ctx)),
-            None => Err(no_usable_host(snap)),
-        }
+        self.balancer.pick_from(self.cache.load(), ctx)
     }
 
     /// Every usable host for `ctx`, best first: as [`Balancer::candidates`]. The
     /// iterator owns its snapshot (one reference count), so it can be held across
     /// `.await`s.
     pub fn candidates(&mut self, ctx: &Context<'_>) -> Candidates<B> {
-        let prepared = self.cache.load();
-        let mut order = Order::new();
-        self.balancer
-            .policy
-            .order(&prepared.plan, &prepared.snapshot, ctx, &mut order);
-        Candidates {
-            snapshot: prepared.snapshot.clone(),
-            walker: order.walker(),
-            order,
-        }
+        self.balancer.candidates_from(self.cache.load(), ctx)
     }
 
     /// Leases a candidate: as [`Balancer::lease`].

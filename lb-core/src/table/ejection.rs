@@ -16,7 +16,7 @@ use std::borrow::Cow;
 
 use super::HostTable;
 use crate::event::Change;
-use crate::{Backend, BackendId, Result, Snapshot};
+use crate::{Backend, BackendId, Result};
 
 impl<B: Backend> HostTable<B> {
     /// Ejects host `id`: it stays in the table with its health and admin state, but is
@@ -64,24 +64,12 @@ impl<B: Backend> HostTable<B> {
             if snap.ejected[i] == ejected {
                 return None;
             }
-            let mut all = snap.ejected.clone();
-            all[i] = ejected;
             let change = if ejected {
                 Change::Ejected { reason }
             } else {
                 Change::EjectionEnded { reason }
             };
-            Some((
-                Snapshot::new(
-                    snap.table.clone(),
-                    0,
-                    snap.members.clone(),
-                    snap.health.clone(),
-                    snap.admin.clone(),
-                    all,
-                ),
-                change,
-            ))
+            Some((snap.with_ejected(i, ejected), change))
         })?;
         Ok(changed.is_some())
     }
