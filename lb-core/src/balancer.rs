@@ -136,7 +136,7 @@ impl<P: Policy, B: Backend> Balancer<P, B> {
     /// Leases a candidate from [`candidates`](Balancer::candidates), telling the policy
     /// (sticky-address records the placement).
     pub fn lease(&self, candidate: &Candidate<B>, ctx: &Context<'_>) -> Lease<B> {
-        self.lease_slot(candidate.slot.clone(), ctx)
+        self.lease_slot(&candidate.slot, ctx)
     }
 
     /// A pick from `prepared` (the balancer's own, or a [`Picker`]'s copy).
@@ -144,7 +144,7 @@ impl<P: Policy, B: Backend> Balancer<P, B> {
     fn pick_from(&self, prepared: &Prepared<P::Plan, B>, ctx: &Context<'_>) -> Result<Lease<B>> {
         let snap = &prepared.snapshot;
         match self.policy.first(&prepared.plan, snap, ctx) {
-            Some(i) => Ok(self.lease_slot(snap.host(i).clone(), ctx)),
+            Some(i) => Ok(self.lease_slot(snap.host(i), ctx)),
             None => Err(no_usable_host(snap)),
         }
     }
@@ -161,7 +161,7 @@ impl<P: Policy, B: Backend> Balancer<P, B> {
         }
     }
 
-    fn lease_slot(&self, slot: Arc<HostSlot<B>>, ctx: &Context<'_>) -> Lease<B> {
+    fn lease_slot(&self, slot: &HostSlot<B>, ctx: &Context<'_>) -> Lease<B> {
         let hook = self.policy.leased(ctx, slot.id());
         Lease::acquire(slot, hook)
     }

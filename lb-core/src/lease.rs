@@ -3,7 +3,8 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::{Backend, BackendId, HostSlot};
+use crate::host::LeasedHost;
+use crate::{Backend, BackendId, HostSlot, HostState};
 
 /// Something to tell when a lease ends, beyond the host's own count: a sticky-address
 /// table counting the leases of each entry, for example.
@@ -45,58 +46,66 @@ impl fmt::Debug for LeaseHook {
 /// A pick returns a lease. While it lives, the host's active-state count includes it
 /// (least-states and P2C read that count); dropping it, on any thread, decrements the
 /// count and tells the policy (sticky-address keeps its entry while leases use it).
-/// A lease is two pointers: move it into the task that serves the connection.
+/// A lease costs one atomic increment when taken and one when dropped (no reference
+/// count beside them: the host's own counts keep its backend alive, see
+/// [`HostSlot`]). Move it into the task that serves the connection.
 ///
 /// Hold it for exactly as long as the work lasts. Leaking a lease (for example with
 /// `mem::forget`) leaves the host looking busy forever.
 pub struct Lease<B: Backend> {
-    slot: Arc<HostSlot<B>>,
-    hook: Option<LeaseHook>,
+    // Fields drop in declaration order: the host's count ends before the policy's
+    // hook hears of it.
+    host: LeasedHost<B>,
+    hook: Option<ReleaseOnDrop>,
+}
+
+/// Tells a [`LeaseHook`]'s [`Release`] when dropped.
+struct ReleaseOnDrop(LeaseHook);
+
+impl Drop for ReleaseOnDrop {
+    fn drop(&mut self) {
+        self.0.release.release(self.0.token);
+    }
 }
 
 impl<B: Backend> Lease<B> {
     /// Takes a lease on a host: counts one more active state and one more total.
-    pub(crate) fn acquire(slot: Arc<HostSlot<B>>, hook: Option<LeaseHook>) -> Self {
-        slot.state().begin();
-        Lease { slot, hook }
+    #[inline]
+    pub(crate) fn acquire(slot: &HostSlot<B>, hook: Option<LeaseHook>) -> Self {
+        Lease {
+            host: slot.lease(),
+            hook: hook.map(ReleaseOnDrop),
+        }
     }
 
     /// The leased backend.
     pub fn backend(&self) -> &B {
-        self.slot.backend()
+        self.host.backend()
     }
 
     /// The leased host's id.
     pub fn id(&self) -> BackendId {
-        self.slot.id()
+        self.host.id()
     }
 
     /// The leased host's name.
     pub fn name(&self) -> &str {
-        self.slot.name()
+        self.host.name()
     }
 
-    /// The leased host's slot: its state block and counters.
-    pub fn host(&self) -> &Arc<HostSlot<B>> {
-        &self.slot
-    }
-}
-
-impl<B: Backend> Drop for Lease<B> {
-    fn drop(&mut self) {
-        self.slot.state().end();
-        if let Some(hook) = self.hook.take() {
-            hook.release.release(hook.token);
-        }
+    /// The leased host's counters, live for as long as the lease, even once the host
+    /// has left its table.
+    pub fn state(&self) -> &HostState {
+        self.host.state()
     }
 }
 
 impl<B: Backend> fmt::Debug for Lease<B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Lease")
-            .field("host", &self.slot.name())
-            .field("id", &self.slot.id())
-            .field("hook", &self.hook)
+            .field("host", &self.host.name())
+            .field("id", &self.host.id())
+            .field("hook", &self.hook.as_ref().map(|h| &h.0))
             .finish()
     }
 }

@@ -151,7 +151,8 @@ fn a_removed_host_keeps_counting_its_leases() {
     let t = exchange();
     let b = Balancer::new(&t, FirstUsable);
     let lease = b.pick(&Context::new()).unwrap();
-    let slot = lease.host().clone();
+    let slot = t.snapshot().host(0).clone();
+    assert_eq!(slot.id(), lease.id());
     t.remove(lease.id()).unwrap();
     assert_eq!(t.snapshot().index_of(lease.id()), None);
     assert_eq!(slot.state().active(), 1);

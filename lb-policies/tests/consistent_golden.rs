@@ -69,7 +69,7 @@ fn shares(
     for addr in addrs {
         let ctx = Context::from_client(SocketAddr::new(addr, 40_000));
         let pick = balancer.pick(&ctx).expect("every host is up");
-        let name = pick.host().name();
+        let name = pick.name();
         let n: usize = name["exchange".len()..].parse().expect("exchangeN");
         per_host[n - 1] += 1;
     }

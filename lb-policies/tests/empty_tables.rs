@@ -105,7 +105,7 @@ fn grow_and_empty<P: Policy>(policy: P) {
         );
         assert_eq!(balancer.candidates(&ctx).count(), 0);
         // The lease on the removed host stays valid and counts on its own slot.
-        assert_eq!(lease.host().state().active(), 1);
+        assert_eq!(lease.state().active(), 1);
     }
 }
 

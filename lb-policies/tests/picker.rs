@@ -134,7 +134,7 @@ fn picker_leases_count_states_and_candidates_match() {
     let mut picker = b.picker();
     let ctx = Context::new();
     let lease = picker.pick(&ctx).expect("usable");
-    assert_eq!(lease.host().state().active(), 1);
+    assert_eq!(lease.state().active(), 1);
     drop(lease);
     assert!(t.stats().iter().all(|s| s.active == 0));
     assert_eq!(t.stats().iter().map(|s| s.total).sum::<u64>(), 1);

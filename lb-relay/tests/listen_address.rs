@@ -141,7 +141,7 @@ mod loadbalance {
             let got = read_line(&mut client).await;
             let ctx = Context::from_client(SocketAddr::new(source, 1)).with_listen(listen);
             let expected = model.pick(&ctx).expect("every host is up");
-            assert_eq!(got, expected.host().name(), "source {source}");
+            assert_eq!(got, expected.name(), "source {source}");
             // The model is about the hosts' addresses too, not only their names.
             let named = backends.iter().find(|b| b.name == got).expect("a backend");
             assert_eq!(Some(named.addr), expected.backend().addr());
