@@ -23,11 +23,6 @@
 //! binary runs a seconds-long smoke pass over the same code with tiny sizes and prints
 //! no figures.
 
-#[path = "support/bare_relay.rs"]
-mod bare_relay;
-#[path = "support/xx_all_per_core.rs"]
-mod xx_all_per_core;
-
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Instant;
@@ -75,10 +70,6 @@ const LOOPBACK: Ipv4Addr = Ipv4Addr::LOCALHOST;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let measure = std::env::args().any(|arg| arg == "--bench");
-    if std::env::var("XX_ALL").is_ok() {
-        xx_all_per_core::run()?;
-        return Ok(());
-    }
     let splice = std::env::var("LB_BENCH_SPLICE").map_or(true, |v| v != "0");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -104,10 +95,6 @@ struct Setup {
     relay_echo: SocketAddr,
     /// A bare tokio relay to another echo backend: the floor a relay can reach here.
     bare_echo: SocketAddr,
-    /// The same, thread per core: a current_thread runtime and listener per thread.
-    bare_per_core: bare_relay::RelayThreads,
-    /// The same on its own multi-thread runtime.
-    bare_own_runtime: SocketAddr,
     _relays: [RelayHandle; 2],
 }
 
@@ -121,9 +108,7 @@ async fn run(sizes: &Sizes, splice: bool) -> Result<Vec<String>, Box<dyn std::er
         direct_echo,
         relay_sink: sink_relay.local_addrs()[0],
         relay_echo: echo_relay.local_addrs()[0],
-        bare_echo: bare_relay::spawn_shared(spawn_backend(Backend::Echo).await?).await?,
-        bare_per_core: bare_relay::spawn_per_core(spawn_backend(Backend::Echo).await?, 2)?,
-        bare_own_runtime: bare_relay::spawn_own_runtime(spawn_backend(Backend::Echo).await?, 2)?,
+        bare_echo: spawn_bare_relay(spawn_backend(Backend::Echo).await?).await?,
         _relays: [sink_relay, echo_relay],
     };
 
@@ -160,73 +145,67 @@ async fn throughput(setup: &Setup, sizes: &Sizes) -> io::Result<String> {
 }
 
 async fn connection_rate(setup: &Setup, sizes: &Sizes) -> io::Result<Vec<String>> {
-    // (figure suffix, address, relay threads whose own CPU is counted apart)
-    let paths: [(&str, SocketAddr, Option<&bare_relay::RelayThreads>); 5] = [
-        ("", setup.relay_echo, None),
-        ("direct", setup.direct_echo, None),
-        (" (bare relay)", setup.bare_echo, None),
-        (
-            " (bare relay, thread per core)",
-            setup.bare_per_core.addr,
-            Some(&setup.bare_per_core),
-        ),
-        (" (bare relay, own runtime)", setup.bare_own_runtime, None),
-    ];
-    let mut rates = vec![Vec::new(); paths.len()];
-    let mut cpus = vec![Vec::new(); paths.len()];
-    let mut relay_cpus = vec![Vec::new(); paths.len()];
+    let (mut relay, mut direct, mut bare) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut relay_cpu, mut direct_cpu, mut bare_cpu) = (Vec::new(), Vec::new(), Vec::new());
     let total = (sizes.connection_clients * sizes.connections_per_client) as f64;
-    let rounds: usize = std::env::var("XX_ROUNDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(sizes.connection_rounds);
-    let pick = std::env::var("XX_PATH").ok();
-    for _ in 0..rounds {
-        for (i, (_, addr, threads)) in paths.iter().enumerate() {
-            if pick
-                .as_deref()
-                .is_some_and(|p| p.parse::<usize>().ok() != Some(i))
-            {
-                rates[i].push(1.0);
-                cpus[i].push(1.0);
-                continue;
-            }
+    for _ in 0..sizes.connection_rounds {
+        for (addr, rates, cpus) in [
+            (setup.relay_echo, &mut relay, &mut relay_cpu),
+            (setup.direct_echo, &mut direct, &mut direct_cpu),
+            (setup.bare_echo, &mut bare, &mut bare_cpu),
+        ] {
             let cpu = cpu_seconds()?;
-            let relay_cpu = threads.map(|t| t.cpu_seconds()).transpose()?;
-            rates[i].push(connections(*addr, sizes).await?);
-            cpus[i].push((cpu_seconds()? - cpu) / total * 1e6);
-            if let (Some(t), Some(before)) = (threads, relay_cpu) {
-                relay_cpus[i].push((t.cpu_seconds()? - before) / total * 1e6);
-            }
+            rates.push(connections(addr, sizes).await?);
+            cpus.push((cpu_seconds()? - cpu) / total * 1e6);
         }
     }
-    let direct = median(&mut rates[1]);
-    let direct_cpu = median(&mut cpus[1]);
-    let mut lines = Vec::new();
-    for (i, (suffix, _, _)) in paths.iter().enumerate() {
-        if i == 1 {
-            continue;
-        }
-        lines.push(line(
-            &format!("connections{suffix}"),
-            median(&mut rates[i]),
-            direct,
-            "conn/s",
-        ));
-        lines.push(line(
-            &format!("connection cpu{suffix}"),
-            median(&mut cpus[i]),
+    let direct = median(&mut direct);
+    let direct_cpu = median(&mut direct_cpu);
+    Ok(vec![
+        line("connections", median(&mut relay), direct, "conn/s"),
+        line(
+            "connection cpu",
+            median(&mut relay_cpu),
             direct_cpu,
             "us/conn",
-        ));
-        if !relay_cpus[i].is_empty() {
-            lines.push(format!(
-                "connection cpu{suffix}: relay threads alone {:.2} us/conn",
-                median(&mut relay_cpus[i])
-            ));
+        ),
+        line(
+            "connections (bare relay)",
+            median(&mut bare),
+            direct,
+            "conn/s",
+        ),
+        line(
+            "connection cpu (bare relay)",
+            median(&mut bare_cpu),
+            direct_cpu,
+            "us/conn",
+        ),
+    ])
+}
+
+/// The least a relay can do per connection on tokio, for comparison: accept, connect
+/// to `backend`, `copy_bidirectional`; no policy, stats, timeouts or failover.
+async fn spawn_bare_relay(backend: SocketAddr) -> io::Result<SocketAddr> {
+    let listener = TcpListener::bind((LOOPBACK, 0)).await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut client, _)) = listener.accept().await else {
+                continue;
+            };
+            tokio::spawn(async move {
+                // A failing bench connection shows up as a client error.
+                let Ok(mut server) = TcpStream::connect(backend).await else {
+                    return;
+                };
+                let _ = client.set_nodelay(true);
+                let _ = server.set_nodelay(true);
+                let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+            });
         }
-    }
-    Ok(lines)
+    });
+    Ok(addr)
 }
 
 /// CPU seconds (user and system) this process used so far, on every thread: clients,
