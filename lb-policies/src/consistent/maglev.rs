@@ -318,7 +318,7 @@ fn fill<E: Entry>(ids: &[BackendId], weights: &[Weight], size: usize) -> Box<[E]
     let mut hosts: Vec<Permutation> = by_id.iter().map(|&i| Permutation::of(ids[i], m)).collect();
     let entries: Vec<E> = by_id.iter().map(|&i| E::from_index(i)).collect();
     if size > MAGLEV_FILL_MAX {
-        let budget = u128::from(m);
+        let budget = u128::from(m) / 2;
         return rendezvous::fill(&hosts, &ranked_weights, &quota, &entries, m, budget)
             .into_boxed_slice();
     }

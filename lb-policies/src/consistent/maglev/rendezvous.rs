@@ -70,7 +70,11 @@ pub(super) fn fill<E: Entry>(
         .collect();
     let mut board = Board {
         occupied: vec![0u64; (m as usize).div_ceil(64)],
-        took: vec![Vec::new(); perms.len()],
+        // A host looks about 6 times per slot of its quota (5.6 on average), a bit each.
+        took: quota
+            .iter()
+            .map(|&q| Vec::with_capacity((q as usize * 6).div_ceil(64)))
+            .collect(),
         m: m as u32,
     };
     let settles = |empty: u64, hungry: usize| {

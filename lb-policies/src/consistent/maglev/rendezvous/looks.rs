@@ -8,11 +8,9 @@
 //! permutation), and the table is written from them after the fill (`write_takes`), a
 //! loop of independent stores.
 
-/// Rounds between two checks of whether to settle (and drops of full hosts). Divides
-/// 64, so that a block of rounds never straddles two words of takes.
-pub(super) const CHECK_EVERY: u32 = 16;
-
-const _: () = assert!(64 % CHECK_EVERY == 0);
+/// Rounds between two checks of whether to settle (and drops of full hosts): one word
+/// of takes.
+pub(super) const CHECK_EVERY: u32 = u64::BITS;
 
 /// A host's walk through its permutation, while it has quota left.
 pub(super) struct Walker {
@@ -75,8 +73,6 @@ pub(super) fn by_rounds(
     let Board { occupied, took, m } = board;
     // The quotas left add up to the empty slots.
     let mut empty: u64 = walkers.iter().map(|w| u64::from(w.left)).sum();
-    // Every host still looking looks in every round: its looks are the rounds.
-    let mut round = 0u32;
     while empty > 0 && !settles(empty, walkers.len()) {
         if walkers.iter().all(|w| w.left >= CHECK_EVERY) {
             // No host can fill up within the block, so the takes are counted after it:
@@ -86,9 +82,8 @@ pub(super) fn by_rounds(
                     w.look(occupied, *m);
                 }
             }
-            let block = (1u64 << CHECK_EVERY) - 1;
             for w in walkers.iter_mut() {
-                w.left -= (w.recent & block).count_ones();
+                w.left -= w.recent.count_ones();
             }
         } else {
             for _ in 0..CHECK_EVERY {
@@ -96,28 +91,18 @@ pub(super) fn by_rounds(
                     if w.left > 0 {
                         w.left -= u32::from(w.look(occupied, *m));
                     } else {
-                        // Full: it takes nothing more, but `recent` keeps counting rounds.
+                        // Full: it takes nothing more, but its word of takes still
+                        // counts every round.
                         w.recent <<= 1;
                     }
                 }
             }
         }
-        round += CHECK_EVERY;
-        // Rounds since the last word, each shifted into `recent`.
-        let since = (round - 1) % 64 + 1;
         walkers.retain_mut(|w| {
-            if since == 64 || w.left == 0 {
-                w.note(took, since);
-            }
+            w.note(took, CHECK_EVERY);
             w.left > 0
         });
         empty = walkers.iter().map(|w| u64::from(w.left)).sum();
-    }
-    let since = round % 64;
-    if since > 0 {
-        for w in walkers.iter_mut() {
-            w.note(took, since);
-        }
     }
 }
 
