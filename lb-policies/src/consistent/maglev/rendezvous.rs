@@ -114,8 +114,9 @@ pub(super) fn fill<E: Entry>(
     table
 }
 
-/// The table of `m` slots with the takes noted in `took` (by rank) written: a host's
-/// bit `p` is the slot at position `p` of its permutation, `offset + p * skip mod M`.
+/// The table of `m` slots with the takes noted in `took` (by rank) written: bit
+/// `63 - p % 64` of a host's word `p / 64` is the slot at position `p` of its
+/// permutation, `offset + p * skip mod M`.
 fn write_takes<E: Entry>(
     took: &[Vec<u64>],
     perms: &[Permutation],
@@ -128,7 +129,7 @@ fn write_takes<E: Entry>(
         for (k, &word) in words.iter().enumerate() {
             let mut bits = word;
             while bits != 0 {
-                let position = k as u64 * 64 + u64::from(bits.trailing_zeros());
+                let position = k as u64 * 64 + 63 - u64::from(bits.trailing_zeros());
                 bits &= bits - 1;
                 let slot = modulus.reduce(position * p.skip) + p.offset;
                 // Without a branch: `slot - m` wraps when `slot < m`.

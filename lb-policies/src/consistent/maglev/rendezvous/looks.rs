@@ -4,7 +4,7 @@
 //! A look is one bit test in the bitmap of taken slots (about 160 KiB at 1 310 723
 //! slots, so it stays in L2). It does not write the table, a random line of a table
 //! larger than L2 whose store would miss on most takes: each host notes its takes as
-//! bits, one per look (bit `p` of its words for the slot at position `p` of its
+//! bits, one per look (one bit of its words for the slot at each position of its
 //! permutation), and the table is written from them after the fill (`write_takes`), a
 //! loop of independent stores.
 
@@ -43,11 +43,11 @@ impl Walker {
         free
     }
 
-    /// Moves `recent` to its words of takes, in the order of its looks (bit `p % 64`
-    /// for look `p`), after its `n`-th look since the last word: `n = 64` after every
-    /// 64th look, fewer after its last.
+    /// Moves `recent` to its words of takes after its `n`-th look since the last word
+    /// (`n = 64` after every 64th look, fewer after its last), shifted so that bit
+    /// `63 - p % 64` is its look `p`.
     fn note(&mut self, took: &mut [Vec<u64>], n: u32) {
-        let word = (std::mem::take(&mut self.recent) << (64 - n)).reverse_bits();
+        let word = std::mem::take(&mut self.recent) << (64 - n);
         if let Some(words) = took.get_mut(self.rank as usize) {
             words.push(word);
         }
@@ -55,7 +55,8 @@ impl Walker {
 }
 
 /// Where a fill stands: the bitmap of taken slots and, by rank, each host's takes (bit
-/// `p` of its words: it took the slot at position `p` of its permutation).
+/// `63 - p % 64` of its word `p / 64`: it took the slot at position `p` of its
+/// permutation).
 pub(super) struct Board {
     pub(super) occupied: Vec<u64>,
     pub(super) took: Vec<Vec<u64>>,
