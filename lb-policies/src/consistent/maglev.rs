@@ -33,7 +33,8 @@
 //! turns *looking* at the next slot of their permutation rather than claiming their
 //! next empty one, so a slot goes to the first host with quota left to reach it. That
 //! moves about half Maglev's excess, so the tables can be smaller (`6 N^2 <= M` rather
-//! than `20 N^2`), and a table costs about 5.6 looks and 1.4 settling steps per slot.
+//! than `20 N^2`), and a table costs about 6 looks per slot, one write per slot and a
+//! settling pass over the last few thousand empty slots.
 //! Tables of 65 537 slots and fewer keep Maglev's fill, so that the default table of up
 //! to 57 hosts maps every key where it always has.
 
