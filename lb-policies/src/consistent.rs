@@ -65,14 +65,14 @@
 //! | 8    | 65 537    | 128 KiB | 1.04-1.39 ms   | 1.034/N    |         |
 //! | 32   | 65 537    | 128 KiB |                | 1.133/N    |         |
 //! | 57   | 65 537    | 128 KiB |                | 1.290/N    | 1.00020 |
-//! | 64   | 262 147   | 512 KiB | 2.84-3.06 ms   | 1.101/N    | 1.00023 |
+//! | 64   | 262 147   | 512 KiB | 2.84-3.14 ms   | 1.101/N    | 1.00023 |
 //! | 209  | 262 147   | 512 KiB |                | 1.336/N    | 1.00056 |
 //! | 256  | 1 310 723 | 2.5 MiB | 16.9-19.3 ms   | 1.195/N    | 1.00019 |
 //! | 1024 | 1 310 723 | 2.5 MiB | 19.6-25.5 ms   | 1.878/N    | 1.00078 |
 //!
 //! (Builds: criterion medians of `rebuild/consistent/<N>` in `benches/hashing.rs`,
-//! release, 2-core Intel Xeon VM at load about 1, three runs alternating with the fill
-//! before its looks noted takes as bits: 3.63-3.86, 25.2-28.1 and 31.7-32.8 ms at 64,
+//! release, 2-core Intel Xeon VM at load 0.5-1.5, five runs alternating with the fill
+//! before its looks noted takes as bits: 3.63-4.38, 25.2-31.8 and 31.7-40.1 ms at 64,
 //! 256 and 1024 hosts. On a loaded 2-core AMD VM that fill took 6.9-8.8, 71-108 and
 //! 50-94 ms, Maglev's (262 147 slots at 64 hosts, 4 194 319 beyond) 8.1-14.7, 214-317
 //! and 179-459 ms.) Beyond 467 hosts the table stops growing, so disruption rises
