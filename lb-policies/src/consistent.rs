@@ -59,25 +59,25 @@
 //! (`tests/consistent_props.rs`, worst of six host sets, removing one host and adding
 //! one, at the size chosen for N; balance is the largest host's slots over `M / N`):
 //!
-//! | N    | M         | table   | build       | keys moved | balance |
-//! |------|-----------|---------|-------------|------------|---------|
-//! | 2    | 65 537    | 128 KiB | 0.4 ms      | 1.002/N    |         |
-//! | 8    | 65 537    | 128 KiB | 0.85 ms     | 1.034/N    |         |
-//! | 32   | 65 537    | 128 KiB |             | 1.133/N    |         |
-//! | 57   | 65 537    | 128 KiB |             | 1.290/N    | 1.00020 |
-//! | 64   | 262 147   | 512 KiB | 6.9-8.8 ms  | 1.101/N    | 1.00023 |
-//! | 209  | 262 147   | 512 KiB |             | 1.336/N    | 1.00056 |
-//! | 256  | 1 310 723 | 2.5 MiB | 71-108 ms   | 1.195/N    | 1.00019 |
-//! | 1024 | 1 310 723 | 2.5 MiB | 50-94 ms    | 1.878/N    | 1.00078 |
+//! | N    | M         | table   | build          | keys moved | balance |
+//! |------|-----------|---------|----------------|------------|---------|
+//! | 2    | 65 537    | 128 KiB | 0.52-0.66 ms   | 1.002/N    |         |
+//! | 8    | 65 537    | 128 KiB | 1.04-1.39 ms   | 1.034/N    |         |
+//! | 32   | 65 537    | 128 KiB |                | 1.133/N    |         |
+//! | 57   | 65 537    | 128 KiB |                | 1.290/N    | 1.00020 |
+//! | 64   | 262 147   | 512 KiB | 2.84-3.14 ms   | 1.101/N    | 1.00023 |
+//! | 209  | 262 147   | 512 KiB |                | 1.336/N    | 1.00056 |
+//! | 256  | 1 310 723 | 2.5 MiB | 16.9-19.3 ms   | 1.195/N    | 1.00019 |
+//! | 1024 | 1 310 723 | 2.5 MiB | 19.6-25.5 ms   | 1.878/N    | 1.00078 |
 //!
 //! (Builds: criterion medians of `rebuild/consistent/<N>` in `benches/hashing.rs`,
-//! release, on a 2-core VM; the rows up to 8 hosts from an idle machine, the others
-//! from four runs on a loaded one, where the previous tables (Maglev's fill of
-//! 262 147 slots at 64 hosts, 4 194 319 at 256 and 1024) took 8.1-14.7 ms, 214-317 ms
-//! and 179-459 ms in the same runs; idle, 1024 hosts took 145 ms then.) Beyond 467
-//! hosts the table stops growing, so disruption rises again (1.878/N at 1024); a
-//! pinned larger table brings it down (a prototype of the fill: 1.42/N at N = 1024
-//! over 4 194 319 slots).
+//! release, 2-core Intel Xeon VM at load 0.5-1.5, five runs alternating with the fill
+//! before its looks noted takes as bits: 3.63-4.38, 25.2-31.8 and 31.7-40.1 ms at 64,
+//! 256 and 1024 hosts. On a loaded 2-core AMD VM that fill took 6.9-8.8, 71-108 and
+//! 50-94 ms, Maglev's (262 147 slots at 64 hosts, 4 194 319 beyond) 8.1-14.7, 214-317
+//! and 179-459 ms.) Beyond 467 hosts the table stops growing, so disruption rises
+//! again (1.878/N at 1024); a pinned larger table brings it down (a prototype of the
+//! fill: 1.42/N at N = 1024 over 4 194 319 slots).
 //!
 //! Entries are 2-byte host indexes up to 65 536 hosts, 4 bytes beyond. Both fills give
 //! every host its weighted share of slots to within one slot, so balance depends only

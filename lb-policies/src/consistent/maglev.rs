@@ -33,7 +33,8 @@
 //! turns *looking* at the next slot of their permutation rather than claiming their
 //! next empty one, so a slot goes to the first host with quota left to reach it. That
 //! moves about half Maglev's excess, so the tables can be smaller (`6 N^2 <= M` rather
-//! than `20 N^2`), and a table costs about 5.6 looks and 1.4 settling steps per slot.
+//! than `20 N^2`), and a table costs about 6 looks per slot, one write per slot and a
+//! settling pass over the last few thousand empty slots.
 //! Tables of 65 537 slots and fewer keep Maglev's fill, so that the default table of up
 //! to 57 hosts maps every key where it always has.
 
@@ -318,7 +319,7 @@ fn fill<E: Entry>(ids: &[BackendId], weights: &[Weight], size: usize) -> Box<[E]
     let mut hosts: Vec<Permutation> = by_id.iter().map(|&i| Permutation::of(ids[i], m)).collect();
     let entries: Vec<E> = by_id.iter().map(|&i| E::from_index(i)).collect();
     if size > MAGLEV_FILL_MAX {
-        let budget = u128::from(m);
+        let budget = u128::from(m) / 2;
         return rendezvous::fill(&hosts, &ranked_weights, &quota, &entries, m, budget)
             .into_boxed_slice();
     }

@@ -57,13 +57,11 @@ impl Modulus {
 
     #[inline]
     pub(super) fn reduce(self, a: u64) -> u64 {
-        // `q` is `floor(a / m)` or one less, so one subtraction at most remains.
+        // `q` is `floor(a / m)` or one less, so one subtraction at most remains; as a
+        // minimum (`r - m` wraps when `r < m`), so that no branch depends on `a`.
         let q = ((u128::from(a) * u128::from(self.mu)) >> 64) as u64;
-        let mut r = a - q * self.m;
-        while r >= self.m {
-            r -= self.m;
-        }
-        r
+        let r = a - q * self.m;
+        r.min(r.wrapping_sub(self.m))
     }
 }
 

@@ -163,8 +163,8 @@ fn hosts_for_test(n: usize, skew: u64) -> (Vec<BackendId>, Vec<Weight>) {
 fn the_rendezvous_fill_is_its_definition_whenever_it_settles() {
     // Equal weights (rounds of one look per host) and unequal ones (paced looks), small
     // and skewed (skews of 9 and 1000 take the queue instead of rounds); settling never
-    // (looking to the end), at the default point, and at once (deferred acceptance
-    // places every slot).
+    // (looking to the end), at the default point (`size / 2`), at `size`, and at once
+    // (deferred acceptance places every slot).
     for (n, size, skew, equal) in [
         (1, 2, 1, true),
         (3, 7, 1, true),
@@ -181,7 +181,7 @@ fn the_rendezvous_fill_is_its_definition_whenever_it_settles() {
             weights = vec![Weight::new(2).unwrap(); n];
         }
         let expected = fill_by_rounds(&ids, &weights, size);
-        for budget in [0, size as u128, u128::MAX] {
+        for budget in [0, size as u128 / 2, size as u128, u128::MAX] {
             assert_eq!(
                 fill_rendezvous(&ids, &weights, size, budget),
                 expected,
@@ -195,11 +195,30 @@ fn the_rendezvous_fill_is_its_definition_whenever_it_settles() {
 fn larger_rendezvous_fills_do_not_depend_on_when_they_settle() {
     let (ids, weights) = hosts_for_test(60, 1);
     let looked = fill_rendezvous(&ids, &weights, 20_011, 0);
+    assert_eq!(fill_rendezvous(&ids, &weights, 20_011, 20_011 / 2), looked);
     assert_eq!(fill_rendezvous(&ids, &weights, 20_011, 20_011), looked);
     assert_eq!(fill_rendezvous(&ids, &weights, 20_011, u128::MAX), looked);
     let equal = vec![Weight::ONE; 60];
     let looked = fill_rendezvous(&ids, &equal, 20_011, 0);
+    assert_eq!(fill_rendezvous(&ids, &equal, 20_011, 20_011 / 2), looked);
     assert_eq!(fill_rendezvous(&ids, &equal, 20_011, u128::MAX), looked);
+}
+
+#[test]
+fn long_equal_weight_fills_are_their_definition() {
+    // 8 hosts of 2 501 slots: dozens of blocks of 64 rounds without quota checks
+    // (takes counted per block), then blocks where hosts fill up mid-block, their
+    // takes noted as bits either way.
+    let (ids, _) = hosts_for_test(8, 1);
+    let equal = vec![Weight::ONE; 8];
+    let expected = fill_by_rounds(&ids, &equal, 20_011);
+    for budget in [0, 20_011 / 2, u128::MAX] {
+        assert_eq!(
+            fill_rendezvous(&ids, &equal, 20_011, budget),
+            expected,
+            "{budget}"
+        );
+    }
 }
 
 #[test]

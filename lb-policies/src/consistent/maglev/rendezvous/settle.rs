@@ -38,21 +38,25 @@ pub(super) const MAX_HUNGRY: usize = 1 << 23;
 pub(super) fn settle(hungry: &[Hungry], empties: &[u32], m: u64, w_max: u64) -> Vec<(u32, u32)> {
     let modulus = Modulus::new(m);
     let equal = hungry.iter().all(|h| h.weight == w_max);
-    // The key of the `j`-th hungry host `h` for slot `x`: the round it would look at
-    // `x` (below `M * w_max / w < 2^40`), then `j` (below `2^23`), which orders as the
-    // rank does.
-    let key = |j: usize, h: &Hungry, x: u64, equal: bool| -> u64 {
-        let mut from_offset = x + m - h.offset;
-        if from_offset >= m {
-            from_offset -= m;
-        }
-        let position = modulus.reduce(from_offset * h.inverse);
-        let round = if equal {
-            position
+    // Where slot `x` comes in host `h`'s permutation, `(x - offset) * skip^-1 mod M`, is
+    // `(x * inverse + shift) mod M` with `shift = (M - offset) * inverse mod M`: one
+    // multiply-add (below `M^2 + M < 2^52`) and one reduction per host and slot.
+    let scale: Vec<(u64, u64)> = hungry
+        .iter()
+        .map(|h| (h.inverse, modulus.reduce((m - h.offset) % m * h.inverse)))
+        .collect();
+    let position = |&(inverse, shift): &(u64, u64), x: u64| modulus.reduce(x * inverse + shift);
+    // The key of the `j`-th hungry host for slot `x`: the round it would look at `x`
+    // (below `M * w_max / w < 2^40`), then `j` (below `2^23`), which orders as the rank
+    // does. Keys are distinct, and the best one names its host in its low bits; a host
+    // that would turn the slot away counts as `u64::MAX`.
+    let accepted = |j: usize, round: u64, bar: u64| {
+        let k = round << 23 | j as u64;
+        if k < bar {
+            k
         } else {
-            position * w_max / h.weight
-        };
-        round << 23 | j as u64
+            u64::MAX
+        }
     };
     // Each host's held proposals (a max-heap on key, of indexes into `empties`) and the
     // key a new proposal must beat: its worst held one once it holds `left`.
@@ -61,26 +65,22 @@ pub(super) fn settle(hungry: &[Hungry], empties: &[u32], m: u64, w_max: u64) -> 
     let mut free: Vec<u32> = (0..empties.len() as u32).collect();
     while let Some(i) = free.pop() {
         let x = u64::from(empties[i as usize]);
-        let (mut best, mut to) = (u64::MAX, usize::MAX);
-        // One pass per weighting, so that the equal-weights pass has no division.
-        if equal {
-            for (j, (h, &b)) in hungry.iter().zip(&bar).enumerate() {
-                let k = key(j, h, x, true);
-                if k < b && k < best {
-                    (best, to) = (k, j);
-                }
-            }
+        // The smallest key a host still accepts, without a branch per host. One pass
+        // per weighting, so that the equal-weights pass has no division.
+        let best = if equal {
+            (scale.iter().zip(&bar).enumerate())
+                .map(|(j, (s, &b))| accepted(j, position(s, x), b))
+                .fold(u64::MAX, u64::min)
         } else {
-            for (j, (h, &b)) in hungry.iter().zip(&bar).enumerate() {
-                let k = key(j, h, x, false);
-                if k < b && k < best {
-                    (best, to) = (k, j);
-                }
-            }
-        }
+            (scale.iter().zip(&bar).zip(hungry).enumerate())
+                .map(|(j, ((s, &b), h))| accepted(j, position(s, x) * w_max / h.weight, b))
+                .fold(u64::MAX, u64::min)
+        };
         // A host turns a slot away only while it holds `left` better ones, and the
-        // quotas left add up to the empty slots: some host always still accepts.
-        let Some(heap) = held.get_mut(to) else {
+        // quotas left add up to the empty slots: some host always still accepts, so
+        // `best` is a key.
+        let to = (best & (MAX_HUNGRY as u64 - 1)) as usize;
+        let Some(heap) = held.get_mut(to).filter(|_| best != u64::MAX) else {
             continue;
         };
         heap.push((best, i));
