@@ -6,8 +6,8 @@ use crate::BackendId;
 
 mod slot;
 
-pub use slot::{HostSlot, HostState};
 pub(crate) use slot::LeasedHost;
+pub use slot::{HostSlot, HostState};
 
 /// Whether checks find a host alive: relayd's `up`, `down` and `unknown`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]

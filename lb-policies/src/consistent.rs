@@ -14,9 +14,9 @@
 //! [`Picker`](lb_core::Picker) (`pick/consistent/<N>/v4` in `benches/floor.rs`: the
 //! context built from the address, the picker's check for a new snapshot and the
 //! decision, 4096 clients, the fastest of 400 batches): 5.6-6.0 ns up to 64 hosts and
-//! 6.7-7.8 ns at 1024 (an 8 MiB table then; the rendezvous fill's is 2.5 MiB), against 4.6-7.1 ns for the fast hash and one
+//! 6.2-7.8 ns at 1024 (a 2.5 MiB table), against 3.7-7.1 ns for the fast hash and one
 //! load from an array of that size (`baseline/index/v4`) and 12.9-20.8 ns for the
-//! `maglev` crate's lookup (same run).
+//! `maglev` crate's lookup (same runs; 2-core AMD EPYC and Intel Xeon VMs).
 //!
 //! # Health and admin changes never rebuild the table
 //!

@@ -53,7 +53,9 @@ impl HostState {
     fn begin(&self) {
         // Relaxed, as `Arc::clone`: a lease is only taken through a live slot, so the
         // block cannot be freed meanwhile.
-        let before = self.word.fetch_add(TOTAL_ONE + ACTIVE_ONE, Ordering::Relaxed);
+        let before = self
+            .word
+            .fetch_add(TOTAL_ONE + ACTIVE_ONE, Ordering::Relaxed);
         if before >> TOTAL_SHIFT == u64::from(u32::MAX) {
             self.total_wraps.fetch_add(1, Ordering::Relaxed);
         }
