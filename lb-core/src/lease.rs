@@ -51,7 +51,9 @@ impl fmt::Debug for LeaseHook {
 /// [`HostSlot`]). Move it into the task that serves the connection.
 ///
 /// Hold it for exactly as long as the work lasts. Leaking a lease (for example with
-/// `mem::forget`) leaves the host looking busy forever.
+/// `mem::forget`) leaves the host looking busy forever and its backend never dropped;
+/// with 2^30 leases live on one host, taking another aborts the process (as cloning an
+/// `Arc` past its limit does).
 pub struct Lease<B: Backend> {
     // Fields drop in declaration order: the host's count ends before the policy's
     // hook hears of it.

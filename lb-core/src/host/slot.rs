@@ -24,9 +24,14 @@ use crate::{Backend, BackendId};
 
 /// Bit 0 of the state word: the slot itself still exists.
 const SLOT: u64 = 1;
-/// Bits 1-31: live leases (up to 2^31 - 1 per host).
+/// Bits 1-31: live leases.
 const ACTIVE_ONE: u64 = 1 << 1;
 const ACTIVE_MASK: u64 = 0x7fff_ffff << 1;
+/// The top bit of the live leases: set once 2^30 leases are live, which only leaked
+/// leases can reach. Taking a lease then aborts the process, as `Arc::clone` does past
+/// its limit, rather than let the count carry into the total and free the backend
+/// under a live lease; the other 2^30 are headroom for threads racing past the check.
+const ACTIVE_LIMIT: u64 = 1 << 31;
 /// Bits 32-63: the low 32 bits of the leases ever taken; each wrap is counted in
 /// `total_wraps`.
 const TOTAL_SHIFT: u32 = 32;
@@ -56,6 +61,9 @@ impl HostState {
         let before = self
             .word
             .fetch_add(TOTAL_ONE + ACTIVE_ONE, Ordering::Relaxed);
+        if before & ACTIVE_LIMIT != 0 {
+            too_many_leases();
+        }
         if before >> TOTAL_SHIFT == u64::from(u32::MAX) {
             self.total_wraps.fetch_add(1, Ordering::Relaxed);
         }
@@ -82,7 +90,7 @@ impl HostState {
     }
 
     /// Leases ever taken on the host. (When its low 32 bits wrap, once every 2^32
-    /// leases, a read racing with that very lease may come out 2^32 short.)
+    /// leases, a read racing with that very lease may come out 2^32 off, either way.)
     pub fn total(&self) -> u64 {
         let low = self.word.load(Ordering::Relaxed) >> TOTAL_SHIFT;
         (self.total_wraps.load(Ordering::Relaxed) << TOTAL_SHIFT) | low
@@ -268,12 +276,21 @@ impl<B> Drop for LeasedHost<B> {
     }
 }
 
+/// 2^30 leases live on one host: see [`ACTIVE_LIMIT`].
+#[cold]
+#[inline(never)]
+fn too_many_leases() -> ! {
+    eprintln!("lb-core: 2^30 leases live on one host (leaked leases?); aborting");
+    std::process::abort()
+}
+
 /// Frees a block.
 ///
 /// # Safety
 ///
 /// Called once per block, by the last of its slot and leases to go (the one whose
-/// atomic operation left the word at zero), after which nothing touches the block.
+/// atomic operation cleared the last of the slot bit and the live leases), after which
+/// nothing touches the block.
 #[cold]
 unsafe fn free<B>(shared: NonNull<Shared<B>>) {
     // Every other user released the block (`Release` on the word) before this one
@@ -282,4 +299,70 @@ unsafe fn free<B>(shared: NonNull<Shared<B>>) {
     // SAFETY: the block came from `Box::leak` in `HostSlot::new`, and the caller is
     // its last user.
     drop(unsafe { Box::from_raw(shared.as_ptr()) });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state_with(word: u64) -> HostState {
+        HostState {
+            word: AtomicU64::new(word),
+            ..HostState::default()
+        }
+    }
+
+    #[test]
+    fn the_total_carries_its_wraps_and_leaves_the_live_count_alone() {
+        let state = state_with((u64::from(u32::MAX) << TOTAL_SHIFT) | SLOT);
+        assert_eq!(state.total(), u64::from(u32::MAX));
+        state.begin();
+        assert_eq!((state.total(), state.active()), (1 << 32, 1));
+        state.begin();
+        assert_eq!((state.total(), state.active()), ((1 << 32) + 1, 2));
+        assert!(!state.end(), "the slot is still there");
+        assert!(!state.end());
+        assert_eq!((state.total(), state.active()), ((1 << 32) + 1, 0));
+        assert!(state.retire(), "no lease left: the slot's end frees");
+    }
+
+    #[test]
+    fn the_last_of_the_slot_and_its_leases_frees() {
+        let state = state_with(SLOT);
+        state.begin();
+        state.begin();
+        assert!(!state.retire(), "two leases left");
+        assert!(!state.end());
+        assert!(state.end(), "the last lease frees");
+    }
+
+    /// Taking a lease with 2^30 live aborts. Run in a child process (this test binary,
+    /// this test alone), since an abort cannot be caught.
+    #[test]
+    fn leases_past_the_limit_abort_instead_of_corrupting_the_count() {
+        const CHILD: &str = "LB_CORE_LEASE_LIMIT_CHILD";
+        if std::env::var_os(CHILD).is_some() {
+            let state = state_with(SLOT | ((ACTIVE_LIMIT - ACTIVE_ONE) & ACTIVE_MASK));
+            state.begin(); // 2^30 - 1 live: fine
+            state.begin(); // 2^30 were live: aborts
+            std::process::exit(0);
+        }
+        let exe = std::env::current_exe().expect("the test binary's path");
+        let status = std::process::Command::new(exe)
+            .args([
+                "--exact",
+                "host::slot::tests::leases_past_the_limit_abort_instead_of_corrupting_the_count",
+                "--nocapture",
+            ])
+            .env(CHILD, "1")
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("the child test runs");
+        assert!(!status.success(), "the child went past the limit: {status}");
+        #[cfg(unix)]
+        {
+            use std::os::unix::process::ExitStatusExt;
+            assert_eq!(status.signal(), Some(6), "SIGABRT, not a panic: {status}");
+        }
+    }
 }
