@@ -5,7 +5,7 @@
 //!
 //! A lease must keep its host's backend alive (the host may leave the table while a
 //! connection to it still runs) and must be counted (least-states reads the count).
-//! With the backend behind an `Arc`, a lease cost four atomic read-modify-writes: the
+//! With the backend behind an `Arc`, a lease cost five atomic read-modify-writes: the
 //! reference count up and down, the active count up and down, plus the total. An
 //! uncontended atomic increment costs 6-11 ns on the machines measured, most of a pick.
 //! So the counts *are* the reference count: one word holds whether the slot is still
